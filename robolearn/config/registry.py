@@ -1,0 +1,39 @@
+"""The one place where config schemas are registered with hydra's ConfigStore.
+
+A schema module must stay cheap to import (dataclasses only: no torch, mujoco, rclpy).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: schema name (used in a preset's ``defaults``) -> "module:Class"
+SCHEMAS: dict[str, str] = {
+    "sampler_schema": "robolearn.config.schemas:SamplerConfig",
+    "demo_schema": "robolearn.config.schemas:DemoConfig",
+    "train_bc_schema": "robolearn.training.config:TrainBCConfig",
+    "train_diffusion_schema": "robolearn.training.config:TrainDiffusionConfig",
+    "train_flow_vla_schema": "robolearn.training.config:TrainFlowVLAConfig",
+}
+
+_registered = False
+
+
+def load_schema(name: str) -> type:
+    if name not in SCHEMAS:
+        raise KeyError(f"unknown config schema {name!r}; known: {sorted(SCHEMAS)}")
+    module, cls = SCHEMAS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def register_schemas() -> None:
+    """Register every schema once (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for name in SCHEMAS:
+        cs.store(name=name, node=load_schema(name))
+    _registered = True

@@ -1,0 +1,49 @@
+"""Config schemas of the library itself (data loading, the demo).
+
+Each field carries a one-line attribute docstring (nerfstudio style); presets that set a
+key not listed here fail to load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SamplerConfig:
+    """How training windows are cut from a trajectory store."""
+
+    store: str = ""
+    """Path or fsspec URL of the Zarr trajectory store (required: store=<path>)."""
+    n_obs: int = 2
+    """Observation steps per window (the current step and n_obs-1 before it)."""
+    horizon: int = 16
+    """Action steps per window, starting at the current step (the action chunk)."""
+    batch_size: int = 64
+    """Windows per batch."""
+    num_workers: int = 0
+    """DataLoader worker processes (0 = load in the main process)."""
+    memory_budget_mb: float = 4096.0
+    """Decompress the whole store into RAM when it fits this budget; else use a chunk cache of this size."""
+    val_ratio: float = 0.1
+    """Fraction of episodes held out for validation (split by episode, never by step)."""
+    seed: int = 0
+    """Seed of the train/val split and the sampling order."""
+    image_keys: list[str] = field(default_factory=list)
+    """Cameras to load (empty = every camera in the store)."""
+
+
+@dataclass
+class DemoConfig:
+    """The end-to-end demo (`robolearn-demo`): what it runs and where it writes."""
+
+    out_dir: str = "runs/demo"
+    """Run folder: the store, plots and reports land here."""
+    task: str = "PickPlace"
+    """Sim task the demo collects and trains on."""
+    episodes: int = 10
+    """Scripted-expert episodes to collect."""
+    seed: int = 0
+    """Base seed; episode i uses seed + i."""
+    image_size: int = 96
+    """Camera resolution (square, pixels)."""

@@ -1,0 +1,93 @@
+"""robolearn: an ament_python ROS 2 package that is also a pip-installable distribution.
+
+`pip install -e '.[ros,dev]'` (what `make` does) and `colcon build` both work from this
+file.  Runtime dependencies are pinned here; torch must be installed first from the
+CPU wheel (`pip install torch==2.13.0`, see the README) so that no CUDA build is pulled.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robolearn"
+
+# envs/ and ros_nodes/ sit at the top of the repository (where ROS users look for them)
+# but install *inside* the robolearn namespace, as robolearn.envs and robolearn.ros_nodes,
+# so they never collide with another distribution's top-level `envs` package.
+package_dir = {PACKAGE: PACKAGE, f"{PACKAGE}.envs": "envs", f"{PACKAGE}.ros_nodes": "ros_nodes"}
+packages = (
+    find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+    + [f"{PACKAGE}.envs"] + [f"{PACKAGE}.envs.{p}" for p in find_packages("envs")]
+    + [f"{PACKAGE}.ros_nodes"] + [f"{PACKAGE}.ros_nodes.{p}" for p in find_packages("ros_nodes")]
+)
+
+
+def tree(src: str, dst: str):
+    """data_files entries that mirror the folder `src` (non-recursive glob per sub-folder)."""
+    out = {}
+    for path in glob(f"{src}/**/*", recursive=True):
+        if path.endswith((".yaml", ".yml", ".py", ".json")):
+            folder = path.rsplit("/", 1)[0]
+            out.setdefault(dst + folder[len(src):], []).append(path)
+    return sorted(out.items())
+
+
+INSTALL_REQUIRES = [
+    "torch==2.13.0",  # CPU wheel here; GPU users install the CUDA build of 2.13.0 first
+    "numpy>=1.26,<3",
+    "zarr>=3.1,<3.2",  # 3.2+ needs Python 3.12
+    "numcodecs>=0.15",
+    "fsspec>=2024.6",
+    "hydra-core==1.3.8",
+    "omegaconf>=2.3,<2.4",
+    "gymnasium>=1.0,<2",
+    "mujoco>=3.3",
+    "transformers>=5.0,<6",
+    "diffusers>=0.42,<0.43",
+    "safetensors>=0.4",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "Pillow>=10",
+]
+
+EXTRAS = {
+    # ROS 2 (kilted) from PyPI wheels, for machines without a system ROS install.
+    # Never add PyPI's `launch`: an unrelated project that shadows ROS' launch module.
+    "ros": [
+        "ros-kilted-rclpy==9.1.2",
+        "ros-kilted-std-msgs", "ros-kilted-sensor-msgs", "ros-kilted-geometry-msgs",
+        "ros-kilted-trajectory-msgs", "ros-kilted-diagnostic-msgs", "ros-kilted-std-srvs",
+        "ros-kilted-lifecycle-msgs", "ros-kilted-nav-msgs", "ros-kilted-builtin-interfaces",
+        "ros-kilted-rcl-interfaces",
+    ],
+    # object-storage stores (s3://...)
+    "remote": ["s3fs>=2024.6"],
+    "dev": [
+        "pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5", "s3fs>=2024.6",
+        "colcon-common-extensions>=0.3",
+    ],
+}
+
+CONSOLE_SCRIPTS = [
+    "robolearn-data = robolearn.cli.data:main",
+    "robolearn-demo = robolearn.cli.demo:main",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Robot learning on ROS 2: Zarr trajectory stores, MuJoCo sim, VLA policies, "
+                "skills and an LLM planner, a NeRF bridge",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+    ] + tree("configs", f"share/{PACKAGE}/configs"),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    zip_safe=False,
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+)
