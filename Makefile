@@ -55,6 +55,8 @@ $(STAMP): setup.py setup.cfg package.xml
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[ros,remote,dev]'
+	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
+	$(BIN)/python -m robolearn.envs.assets
 	@touch $@
 
 # build the package the ROS way (ament_python) into build/ and install/

@@ -35,15 +35,17 @@ class SamplerConfig:
 
 @dataclass
 class DemoConfig:
-    """The end-to-end demo (`robolearn-demo`): what it runs and where it writes."""
+    """The end-to-end sim demo (`robolearn-demo`): what it runs and where it writes."""
 
     out_dir: str = "runs/demo"
-    """Run folder: the store, plots and reports land here."""
-    task: str = "PickPlace"
-    """Sim task the demo collects and trains on."""
-    episodes: int = 10
-    """Scripted-expert episodes to collect."""
+    """Run folder: the store, plots, GIFs and the report land here (recreated on each run)."""
+    tasks: list[str] = field(default_factory=lambda: ["PickPlace", "OpenDrawer"])
+    """Sim tasks to collect scripted-expert demonstrations of (see `robolearn-collect --list-tasks`)."""
+    episodes: int = 6
+    """Episodes to collect in total (round-robin over the tasks)."""
     seed: int = 0
     """Base seed; episode i uses seed + i."""
+    robot: str = "panda"
+    """Arm model: panda or ur5e."""
     image_size: int = 96
     """Camera resolution (square, pixels)."""

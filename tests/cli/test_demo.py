@@ -1,0 +1,36 @@
+"""The end-to-end demo runs on a tiny budget and leaves a complete run folder."""
+
+import json
+
+import pytest
+
+from robolearn.cli.demo import main
+
+pytestmark = pytest.mark.sim
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    assert main([f"out_dir={out}", "episodes=2", "tasks=[Reach]", "image_size=64"]) == 0
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["store"]["episodes"] == 2
+    assert summary["collect"]["tasks"]["Reach"]["successes"] == 2
+    assert (out / "demos_summary.png").stat().st_size > 10_000
+    assert (out / "Reach.gif").stat().st_size > 1_000
+    report = (out / "demo_report.md").read_text()
+    assert "| Reach | 2 | 2/2 |" in report
+    # a second run recreates its own folder ...
+    assert main([f"out_dir={out}", "episodes=1", "tasks=[Reach]", "image_size=64"]) == 0
+    assert json.loads((out / "demo_summary.json").read_text())["store"]["episodes"] == 1
+
+
+def test_demo_refuses_foreign_folder(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="not written by the demo"):
+        main([f"out_dir={tmp_path}", "episodes=1"])
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_demo_bad_override_is_clear(capsys):
+    assert main(["episodez=3"]) == 2
+    assert "episodez" in capsys.readouterr().err
