@@ -54,6 +54,7 @@ EXTRAS = {
     # Never add PyPI's `launch`: an unrelated project that shadows ROS' launch module.
     "ros": [
         "ros-kilted-rclpy==9.1.2",
+        "ros-kilted-rmw-fastrtps-cpp",  # the default RMW; rclpy fails to load without it
         "ros-kilted-std-msgs", "ros-kilted-sensor-msgs", "ros-kilted-geometry-msgs",
         "ros-kilted-trajectory-msgs", "ros-kilted-diagnostic-msgs", "ros-kilted-std-srvs",
         "ros-kilted-lifecycle-msgs", "ros-kilted-nav-msgs", "ros-kilted-builtin-interfaces",

@@ -415,7 +415,7 @@ def _check_format(attrs: Mapping[str, Any], url) -> None:
     fmt = attrs.get("format")
     if fmt != FORMAT_NAME:
         raise StoreError(f"{url} is a Zarr group but not a robolearn trajectory store "
-                         f"(format={fmt!r}); import it with `robolearn-data convert`")
+                         f"(format={fmt!r}); copy its episodes into a store made by TrajectoryStore.create")
     version = attrs.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise StoreVersionError(
