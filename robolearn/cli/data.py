@@ -19,6 +19,9 @@ EPILOG = """examples:
   robolearn-data plot runs/demo/demos.zarr -o summary.png
   robolearn-data merge all.zarr a.zarr b.zarr
   robolearn-data split all.zarr --train train.zarr --val val.zarr --val-ratio 0.1
+  robolearn-data convert robomimic lift.hdf5 lift.zarr
+  robolearn-data convert rosbag my_bag/ demos.zarr --camera front=/cam/image_raw \
+      --joint-states /joint_states --action /arm/command --rate 10
 """
 
 
@@ -185,6 +188,35 @@ def cmd_split(a) -> int:
     return 0
 
 
+def cmd_convert(a) -> int:
+    from robolearn.data.convert import get_converter
+
+    conv = get_converter(a.format)
+    so = _storage_options(a.storage_option)
+    common = dict(progress=not a.quiet, storage_options=so)
+    if a.format == "robomimic":
+        rep = conv(a.src, a.dst, state_keys=a.state_key or None, image_size=a.image_size,
+                   instruction=a.instruction, task=a.task, filter_key=a.filter_key, **common)
+    else:
+        cams = dict(_pair(c, "--camera") for c in (a.camera or []))
+        if not cams or not a.joint_states:
+            raise ValueError("rosbag needs --camera NAME=TOPIC (one or more) and --joint-states TOPIC")
+        rep = conv(a.src, a.dst, cameras=cams, joint_states=a.joint_states, action=a.action,
+                   rate=a.rate, policy=a.policy, max_age=a.max_age, gap=a.gap, marker=a.marker,
+                   language_topic=a.language_topic, instruction=a.instruction or "",
+                   task=a.task or "", robot=a.robot, joint_names=a.joint_names or [],
+                   image_size=a.image_size, **common)
+    print(rep.summary())
+    return 0 if rep.check_ok else 1
+
+
+def _pair(s: str, flag: str) -> tuple[str, str]:
+    if "=" not in s:
+        raise ValueError(f"{flag} expects NAME=VALUE, got {s!r}")
+    k, v = s.split("=", 1)
+    return k, v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="robolearn-data", description=__doc__,
@@ -227,6 +259,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--val-ratio", type=float, default=0.1, help="fraction of episodes (0.1)")
     sp.add_argument("--seed", type=int, default=0, help="seed of the split (0)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp = add("convert", cmd_convert, "convert robomimic HDF5 or a rosbag2 (MCAP/sqlite3) into a "
+             "new store, streaming; validates the result and reports what was dropped")
+    sp.add_argument("format", help="converter: robomimic | rosbag")
+    sp.add_argument("src", help="input file (robomimic .hdf5) or rosbag2 folder")
+    sp.add_argument("dst", help="new store (path or URL)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--image-size", type=int, help="resize frames to a square of this size")
+    sp.add_argument("--instruction", help="language instruction of every episode")
+    sp.add_argument("--task", help="task name in the episode metadata")
+    g = sp.add_argument_group("robomimic")
+    g.add_argument("--state-key", action="append", help="obs key concatenated into "
+                   "observation.state (repeatable; default eef pos/quat, gripper, object)")
+    g.add_argument("--filter-key", help="only demos listed in mask/<key> (e.g. train)")
+    g = sp.add_argument_group("rosbag")
+    g.add_argument("--camera", action="append", metavar="NAME=TOPIC", help="image topic per camera")
+    g.add_argument("--joint-states", metavar="TOPIC", help="sensor_msgs/JointState topic")
+    g.add_argument("--action", metavar="TOPIC", help="command topic (default: next state)")
+    g.add_argument("--rate", type=float, default=10.0, help="output rate in Hz (10)")
+    g.add_argument("--policy", default="hold", choices=["hold", "nearest"],
+                   help="alignment: hold = latest message <= tick (causal), nearest = closest")
+    g.add_argument("--max-age", type=float, default=0.25, help="validity/tolerance in s (0.25)")
+    g.add_argument("--gap", type=float, default=1.0, help="silence in s that ends an episode (1.0)")
+    g.add_argument("--marker", metavar="TOPIC", help="Bool/String topic starting/stopping episodes")
+    g.add_argument("--language-topic", metavar="TOPIC", help="std_msgs/String instruction topic")
+    g.add_argument("--robot", default="unknown", help="robot name in the metadata")
+    g.add_argument("--joint-names", nargs="+", help="joint order (default: first JointState's)")
     return p
 
 

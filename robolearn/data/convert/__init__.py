@@ -1,0 +1,66 @@
+"""Dataset converters into robolearn trajectory stores: one registry, looked up by name.
+
+Every converter streams its input episode by episode (memory bounded by one episode),
+shows progress, validates the store it wrote with :func:`robolearn.data.check.check_store`
+and returns a :class:`ConvertReport` saying what was written, dropped, and why.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: converter name -> "module:function"; the function takes (src, dst, **options)
+CONVERTERS: dict[str, str] = {
+    "robomimic": "robolearn.data.convert.robomimic:convert_robomimic",
+    "rosbag": "robolearn.data.convert.rosbag:convert_rosbag",
+}
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did: episodes/steps written, and everything it left out."""
+
+    source: str
+    store: str
+    episodes: int = 0
+    steps: int = 0
+    frames_per_s: float = 0.0
+    dropped_episodes: list[str] = field(default_factory=list)
+    dropped_keys: list[str] = field(default_factory=list)
+    dropped_steps: int = 0
+    notes: list[str] = field(default_factory=list)
+    check_ok: bool = False
+    check_errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"wrote {self.episodes} episodes ({self.steps} steps) from {self.source} to "
+                 f"{self.store} at {self.frames_per_s:.0f} steps/s; check "
+                 + ("OK" if self.check_ok else "FAILED: " + "; ".join(self.check_errors))]
+        if self.dropped_episodes:
+            lines.append(f"dropped {len(self.dropped_episodes)} episode(s): "
+                         + "; ".join(self.dropped_episodes[:10])
+                         + (" ..." if len(self.dropped_episodes) > 10 else ""))
+        if self.dropped_steps:
+            lines.append(f"dropped {self.dropped_steps} step(s) with a required stream missing")
+        if self.dropped_keys:
+            lines.append("not converted: " + ", ".join(self.dropped_keys))
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def get_converter(name: str) -> Callable[..., ConvertReport]:
+    if name not in CONVERTERS:
+        raise KeyError(f"unknown converter {name!r}; available: {', '.join(sorted(CONVERTERS))}")
+    module, fn = CONVERTERS[name].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def finish(report: ConvertReport, storage_options: dict[str, Any] | None = None) -> ConvertReport:
+    """Validate the written store and record the result in the report."""
+    from robolearn.data.check import check_store
+
+    rep = check_store(report.store, storage_options)
+    report.check_ok, report.check_errors = rep.ok, rep.errors
+    return report
