@@ -35,9 +35,7 @@ import numpy as np
 from robolearn import keys as K
 from robolearn.data.convert import ConvertReport, finish
 from robolearn.data.errors import EpisodeValidationError
-
-POLICIES = ("hold", "nearest")
-
+from robolearn.data.resample import POLICIES, Resampler
 
 @dataclass
 class RosbagOptions:
@@ -135,65 +133,6 @@ def _action_value(msg, msgtype: str, joints: _Joints) -> np.ndarray:
     return np.asarray(msg.data, np.float32)  # Float64MultiArray
 
 
-# ---------------------------------------------------------------------------- resampling
-class _Clock:
-    """Turns time-ordered messages into aligned ticks at a fixed rate (see module doc)."""
-
-    def __init__(self, streams: Sequence[str], required: Sequence[str], opt: RosbagOptions):
-        self.streams, self.required, self.opt = list(streams), set(required), opt
-        self.dt = 1.0 / opt.rate
-        self.look = opt.max_age if opt.policy == "nearest" else 0.0
-        self.reset()
-
-    def reset(self) -> None:
-        self.buf: dict[str, list[tuple[float, Any]]] = {s: [] for s in self.streams}
-        self.next_tick: float | None = None
-
-    def push(self, stream: str, t: float, value) -> list[tuple[float, dict | None]]:
-        if self.next_tick is None:
-            self.next_tick = t
-        self.buf[stream].append((t, value))
-        return self._emit(t)
-
-    def flush(self) -> list[tuple[float, dict | None]]:
-        return self._emit(float("inf"), final=True)
-
-    def _pick(self, stream: str, tick: float):
-        best = None
-        for t, v in self.buf[stream]:
-            if self.opt.policy == "hold":
-                if t <= tick + 1e-9 and tick - t <= self.opt.max_age:
-                    best = (t, v)
-            elif abs(t - tick) <= self.opt.max_age and (best is None or abs(t - tick) < abs(best[0] - tick)):
-                best = (t, v)
-        return best
-
-    def _emit(self, now: float, final: bool = False) -> list[tuple[float, dict | None]]:
-        out = []
-        last_seen = max((b[-1][0] for b in self.buf.values() if b), default=None)
-        def due(tick: float) -> bool:
-            if final:  # end of an episode: every tick up to the last message
-                return last_seen is not None and tick <= last_seen + 1e-9
-            return now > tick + self.look  # every message that could serve `tick` was seen
-
-        while self.next_tick is not None and due(self.next_tick):
-            tick = self.next_tick
-            values = {}
-            for s in self.streams:
-                p = self._pick(s, tick)
-                if p is not None:
-                    values[s] = p[1]
-            ok = all(s in values for s in self.required)
-            out.append((tick, values if ok else None))
-            self.next_tick = tick + self.dt
-            # forget messages no later tick can use (keep the latest one for hold)
-            horizon = self.next_tick - self.opt.max_age
-            for s, b in self.buf.items():
-                while len(b) > 1 and b[1][0] <= horizon:
-                    b.pop(0)
-        return out
-
-
 # ---------------------------------------------------------------------------- conversion
 def convert_rosbag(src: str, dst: str, *, cameras: Mapping[str, str], joint_states: str,
                    progress: bool = True, storage_options=None, **kwargs) -> ConvertReport:
@@ -225,7 +164,7 @@ def convert_rosbag(src: str, dst: str, *, cameras: Mapping[str, str], joint_stat
     if opt.language_topic:
         topic_stream[opt.language_topic] = "language"
     required = [s for s in topic_stream.values() if s != "language"]
-    clock = _Clock(list(topic_stream.values()), required, opt)
+    clock = Resampler(list(topic_stream.values()), required, opt.rate, opt.policy, opt.max_age)
     store = TrajectoryStore.create(dst, storage_options=storage_options)
     t0 = time.perf_counter()
     episode: list[dict] = []
