@@ -73,6 +73,9 @@ EXTRAS = {
 CONSOLE_SCRIPTS = [
     "robolearn-data = robolearn.cli.data:main",
     "robolearn-demo = robolearn.cli.demo:main",
+    # ROS 2 nodes: executable = node name = module (installed to lib/robolearn for ros2 run)
+    "sim_bridge_node = robolearn.ros_nodes.sim_bridge_node:main",
+    "recorder_node = robolearn.ros_nodes.recorder_node:main",
 ]
 
 setup(
