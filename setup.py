@@ -47,6 +47,7 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "Pillow>=10",
+    "imageio>=2.34",  # rollout GIFs
 ]
 
 EXTRAS = {
@@ -73,6 +74,11 @@ EXTRAS = {
 CONSOLE_SCRIPTS = [
     "robolearn-data = robolearn.cli.data:main",
     "robolearn-demo = robolearn.cli.demo:main",
+    "robolearn-collect = robolearn.cli.collect:main",
+    "robolearn-train = robolearn.cli.train:main",
+    "robolearn-skills = robolearn.cli.skills:main",
+    "robolearn-plan = robolearn.cli.plan:main",
+    "robolearn-nerf = robolearn.cli.nerf:main",
     # ROS 2 nodes: executable = node name = module (installed to lib/robolearn for ros2 run)
     "sim_bridge_node = robolearn.ros_nodes.sim_bridge_node:main",
     "recorder_node = robolearn.ros_nodes.recorder_node:main",

@@ -288,6 +288,12 @@ class TrajectoryStore:
     # ------------------------------------------------------------------ reading
     def refresh(self) -> None:
         """Re-read the committed episode list (to see episodes appended by another process)."""
+        if self.mode == "r":
+            import zarr
+
+            # zarr caches a group's attributes when it is opened: reopen to see a schema
+            # (and stats) written by another process since
+            self._group = zarr.open_group(store=self._group.store, mode="r")
         ends = self._group[EPISODE_ENDS][:].astype(np.int64)
         self._ends = ends[: self._committed_count(ends)]
         self._meta_cache = None

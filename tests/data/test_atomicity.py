@@ -53,8 +53,14 @@ def test_sigkill_writer_never_corrupts(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, path], stdout=subprocess.PIPE,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert proc.stdout.readline().strip() == b"ready"
-        deadline = time.monotonic() + rng.uniform(0.05, 0.6)
         reader = TrajectoryStore.open(path)
+        # let the writer commit at least one more episode (however loaded the machine is),
+        # then kill it at a random moment of a later append
+        wait_until = time.monotonic() + 60
+        while reader.n_episodes <= committed and time.monotonic() < wait_until:
+            time.sleep(0.01)
+            reader.refresh()
+        deadline = time.monotonic() + rng.uniform(0.0, 0.3)
         while time.monotonic() < deadline:  # a concurrent reader while the writer runs
             reader.refresh()
             if reader.n_episodes:

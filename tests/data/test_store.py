@@ -155,3 +155,13 @@ def test_text_annotations_single_string_broadcast(tmp_path):
     ep[K.SKILL] = [1, 2, 3, 4]
     with pytest.raises(EpisodeValidationError, match="string"):
         store.append_episode(ep, synthetic_meta(1))
+
+
+def test_reader_opened_on_empty_store_sees_later_episodes(tmp_path):
+    w = TrajectoryStore.create(tmp_path / "s.zarr")
+    r = TrajectoryStore.open(tmp_path / "s.zarr")
+    assert r.n_episodes == 0 and r.schema is None
+    w.append_episode(synthetic_episode(5, 0), synthetic_meta(0))
+    r.refresh()
+    assert r.n_episodes == 1 and r.schema is not None
+    np.testing.assert_array_equal(r.get_episode(0)[K.ACTION], synthetic_episode(5, 0)[K.ACTION])
