@@ -1,0 +1,168 @@
+"""The one policy contract every policy implements, and its checkpoint format.
+
+A policy is an ``nn.Module`` built from a :class:`PolicyConfig` and the store's
+normalisation stats.  It reads raw (unnormalised) batches with the keys of
+``robolearn.keys`` (see ``robolearn.data.dataset``) and normalises them itself:
+
+* ``forward(batch) -> {"loss": scalar, ...}`` for training,
+* ``predict_action_chunk(obs) -> (B, horizon, action_dim)`` raw actions,
+* ``select_action(obs) -> (B, action_dim)``: pops from a queue of the first
+  ``n_action_steps`` actions of a chunk, predicting a new chunk when it runs empty,
+* ``reset()`` clears the queues at the start of an episode.
+
+Checkpoints (``save_pretrained``/``load_policy``) are a folder with ``config.json``
+(policy type + config fields), ``model.safetensors`` (weights and normaliser buffers)
+and ``stats.json`` - never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from robolearn import keys as K
+from robolearn.policies.config import PolicyConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATS_FILE = "stats.json"
+
+
+class Policy(nn.Module):
+    """Base class: the queueing, normalisation plumbing and checkpoint I/O."""
+
+    config_class: ClassVar[type[PolicyConfig]] = PolicyConfig
+    name: ClassVar[str] = ""
+    #: some parameters get no gradient on some steps (DDP must look for them)
+    ddp_find_unused_parameters: ClassVar[bool] = False
+
+    def __init__(self, config: PolicyConfig, stats: Mapping[str, Any] | None = None):
+        super().__init__()
+        config.validate()
+        self.config = config
+        from robolearn.policies.normalize import Normalizer
+
+        modes = {K.OBS_STATE: config.state_norm, K.ACTION: config.action_norm}
+        dims = {K.OBS_STATE: config.state_dim, K.ACTION: config.action_dim}
+        for k in config.image_keys:
+            modes[k], dims[k] = config.image_norm, 3
+        self.normalizer = Normalizer(modes, dims, stats)
+        self._action_queue: deque = deque()
+        self._obs_history: deque = deque(maxlen=config.n_obs)
+        self._steps_seen = 0
+
+    # ---- to implement --------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- shared -----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def on_device(self, obs: Mapping[str, Any]) -> dict[str, Any]:
+        """Tensors and numpy arrays of ``obs`` as tensors on the policy's device."""
+        dev = self.device
+
+        def conv(v):
+            if torch.is_tensor(v) or (hasattr(v, "__array__") and not isinstance(v, (list, str))):
+                return torch.as_tensor(v).to(dev)
+            return v  # strings, lists of strings
+
+        return {k: conv(v) for k, v in obs.items()}
+
+    def reset(self) -> None:
+        """Start of an episode: forget queued actions and observation history."""
+        self._action_queue.clear()
+        self._obs_history.clear()
+
+    def _with_history(self, obs: Mapping[str, Any]) -> dict[str, Any]:
+        """Add the time axis to a single-step observation using the last n_obs steps.
+
+        Steps before the episode start repeat the first step and are flagged in
+        ``observation.state_is_pad``, exactly like the window sampler pads.
+        """
+        state = torch.as_tensor(obs[K.OBS_STATE])
+        if state.ndim == 3:  # already (B, n_obs, D)
+            return dict(obs)
+        step = {k: torch.as_tensor(v) for k, v in obs.items()
+                if k == K.OBS_STATE or K.is_image_key(k)}
+        if not self._obs_history:
+            self._obs_history.extend([step] * (self.config.n_obs - 1))
+            self._steps_seen = 0
+        self._obs_history.append(step)
+        self._steps_seen += 1
+        n_pad = max(0, self.config.n_obs - self._steps_seen)
+        out = dict(obs)
+        for k in step:
+            out[k] = torch.stack([h[k] for h in self._obs_history], dim=1)
+        pad = torch.zeros(state.shape[0], self.config.n_obs, dtype=torch.bool)
+        pad[:, :n_pad] = True
+        out[K.pad_key(K.OBS_STATE)] = pad
+        return out
+
+    @torch.no_grad()
+    def select_action(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """One action (B, action_dim) per call from a queue refilled with action chunks.
+
+        ``obs`` holds one step (``state`` (B, D), images (B, 3, H, W)) or a window
+        (``state`` (B, n_obs, D)).
+        """
+        obs = self.on_device(self._with_history(self.on_device(obs)))
+        if not self._action_queue:
+            chunk = self.predict_action_chunk(obs)  # (B, H, A)
+            self._action_queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
+        return self._action_queue.popleft()
+
+    def save_pretrained(self, path: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None):
+        """Write config.json + model.safetensors + stats.json into folder ``path``."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_FILE).write_text(json.dumps(
+            {"type": self.name, "config": self.config.to_dict()}, indent=2))
+        (path / STATS_FILE).write_text(json.dumps(self.normalizer.stats_dict(), indent=2))
+        sd = state_dict if state_dict is not None else self.state_dict()
+        save_file(_dedup_contiguous(sd), str(path / WEIGHTS_FILE))
+        self.save_extra(path)
+
+    def save_extra(self, path: Path) -> None:
+        """Hook: write what rebuilding the architecture needs beyond config.json."""
+
+    @classmethod
+    def build_for_checkpoint(cls, config: PolicyConfig, stats, path: Path) -> "Policy":
+        """Hook: build the (untrained) module a checkpoint's weights are loaded into."""
+        return cls(config, stats)
+
+
+def _dedup_contiguous(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage: give every tensor its own contiguous copy."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
+    """Build a policy from a ``save_pretrained`` folder (no pickles involved)."""
+    from safetensors.torch import load_file
+
+    from robolearn.policies.registry import get_policy_class
+
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a policy checkpoint (no {CONFIG_FILE}); pass the "
+                                f"folder written by save_pretrained / the trainer")
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    cls = get_policy_class(meta["type"])
+    config = cls.config_class.from_dict(meta["config"])
+    stats = json.loads((path / STATS_FILE).read_text()) if (path / STATS_FILE).is_file() else None
+    policy = cls.build_for_checkpoint(config, stats, path)
+    policy.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
+    return policy.to(device).eval()

@@ -1,0 +1,49 @@
+"""Config of the behaviour-cloning baseline (MLP or transformer -> action chunk)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from robolearn.policies.config import PolicyConfig
+
+
+@dataclass
+class BCConfig(PolicyConfig):
+    """Behaviour cloning with action chunking: one pass maps the observation window to H actions."""
+
+    name: ClassVar[str] = "bc"
+
+    hidden_dim: int = 512
+    """Width of the MLP hidden layers."""
+    n_layers: int = 3
+    """Hidden layers of the MLP."""
+    dropout: float = 0.0
+    """Dropout between MLP layers."""
+    image_dim: int = 128
+    """Feature size of each camera after the image encoder."""
+    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    """Channels of the strided conv layers of the image encoder."""
+    loss: str = "l1"
+    """Regression loss on normalised actions: l1 or mse."""
+    backbone: str = "mlp"
+    """mlp (pooled features -> MLP) or transformer (action queries attend to obs tokens, ACT-style)."""
+    d_model: int = 256
+    """Width of the transformer backbone."""
+    n_heads: int = 4
+    """Attention heads of the transformer backbone."""
+    n_decoder_layers: int = 4
+    """Decoder layers of the transformer backbone."""
+
+    @classmethod
+    def tiny(cls) -> "BCConfig":
+        return cls(n_obs=2, horizon=4, n_action_steps=2, image_size=16, hidden_dim=32,
+                   n_layers=2, image_dim=16, image_channels=[8, 16])
+
+    def validate(self) -> None:
+        super().validate()
+        if self.backbone not in ("mlp", "transformer"):
+            raise ValueError(f"BCConfig.backbone must be 'mlp' or 'transformer', "
+                             f"got {self.backbone!r}")
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"BCConfig.loss must be 'l1' or 'mse', got {self.loss!r}")

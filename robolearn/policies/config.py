@@ -1,0 +1,71 @@
+"""Config base shared by every policy (dataclasses only: cheap to import for hydra schemas)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Mapping
+
+from robolearn import keys as K
+
+
+@dataclass
+class PolicyConfig:
+    """Fields every policy has; each policy's config extends it."""
+
+    name: ClassVar[str] = ""
+
+    n_obs: int = 2
+    """Observation steps the policy reads (the current one and n_obs-1 before it)."""
+    horizon: int = 16
+    """Length of the predicted action chunk."""
+    n_action_steps: int = 8
+    """Actions of each chunk executed by select_action before predicting a new chunk."""
+    state_dim: int = 0
+    """Dimension of observation.state (0 = take it from the dataset stats)."""
+    action_dim: int = 0
+    """Dimension of the action (0 = take it from the dataset stats)."""
+    image_keys: list[str] = field(default_factory=list)
+    """Camera keys the policy reads, e.g. observation.images.front (empty = all in the dataset)."""
+    image_size: int = 96
+    """Square side the images are resized to before encoding (pixels)."""
+    state_norm: str = "mean_std"
+    """Normalisation of observation.state: mean_std, min_max or identity."""
+    action_norm: str = "min_max"
+    """Normalisation of the action: mean_std, min_max or identity."""
+    image_norm: str = "mean_std"
+    """Normalisation of images (after scaling to [0, 1]): mean_std, min_max or identity."""
+
+    @classmethod
+    def tiny(cls) -> "PolicyConfig":
+        """A few-thousand-parameter config for tests and the demo."""
+        return cls()
+
+    def validate(self) -> None:
+        if self.n_action_steps > self.horizon:
+            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be <= horizon "
+                             f"({self.horizon})")
+        if self.state_dim <= 0 or self.action_dim <= 0:
+            raise ValueError(f"{type(self).__name__}: state_dim and action_dim must be set (> 0); "
+                             f"call resolve_features(stats) with the dataset's stats first")
+
+    def resolve_features(self, stats: Mapping[str, Any], image_keys: list[str] | None = None):
+        """Fill state_dim / action_dim / image_keys left at 0/empty from dataset stats."""
+        if self.state_dim <= 0:
+            self.state_dim = len(stats[K.OBS_STATE]["mean"])
+        if self.action_dim <= 0:
+            self.action_dim = len(stats[K.ACTION]["mean"])
+        if not self.image_keys:
+            self.image_keys = list(image_keys if image_keys is not None
+                                   else [k for k in stats if K.is_image_key(k)])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PolicyConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; valid: {sorted(known)}")
+        return cls(**dict(d))

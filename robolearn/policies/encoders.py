@@ -1,0 +1,147 @@
+"""Observation encoders shared by the policies (and by later pretraining, e.g. inverse dynamics).
+
+Shape contract of an image encoder (any ``nn.Module`` with these members):
+
+* ``forward(images)``: float (B, 3, S, S), already normalised -> tokens (B, n_tokens, token_dim)
+* ``pool(tokens)``: (B, n_tokens, token_dim) -> (B, out_dim), one vector per image
+* ``token_dim``, ``out_dim``, ``n_tokens``: ints (``n_tokens`` for the configured size S)
+
+:class:`ObservationEncoder` turns a raw observation window into one feature vector per
+step, ``(B, n_obs, feature_dim)``: every camera through one shared image encoder (plus a
+learned per-camera embedding), concatenated with the normalised state.  Policies inject
+the image encoder, so swapping in a pretrained one is a constructor argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn import keys as K
+
+
+def prepare_images(normalizer, key: str, images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (..., 3, H, W) -> normalised float (N, 3, size, size) with leading dims flattened."""
+    x = normalizer.normalize(key, images)
+    lead = x.shape[:-3]
+    x = x.reshape(-1, *x.shape[-3:])
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.reshape(*lead, 3, size, size)
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected 2-D keypoint of each feature channel (Levine et al.; used by Diffusion Policy)."""
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, 2C)
+        b, c, h, w = fmap.shape
+        attn = fmap.flatten(2).softmax(-1)  # (B, C, h*w)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=fmap.device),
+                                torch.linspace(-1, 1, w, device=fmap.device), indexing="ij")
+        grid = torch.stack([xs.flatten(), ys.flatten()], -1).to(fmap.dtype)  # (h*w, 2)
+        return (attn @ grid).flatten(1)
+
+
+class ConvImageEncoder(nn.Module):
+    """A small strided CNN (GroupNorm + SiLU); tokens are the cells of its last feature map
+    (token_dim = last channel count).  ``pool`` is a spatial softmax over the map (one 2-D
+    keypoint per channel) followed by a linear layer to ``out_dim``.
+    """
+
+    def __init__(self, image_size: int = 96, channels: Sequence[int] = (32, 64, 128),
+                 out_dim: int = 128):
+        super().__init__()
+        layers, c_in = [], 3
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GroupNorm(min(8, c), c),
+                       nn.SiLU()]
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.keypoints = SpatialSoftmax()
+        self.pool_proj = nn.Linear(2 * c_in, out_dim)
+        side = image_size
+        for _ in channels:
+            side = (side + 1) // 2
+        self.image_size, self.token_dim, self.out_dim = image_size, c_in, out_dim
+        self.n_tokens, self._side = side * side, side
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(images).flatten(2).transpose(1, 2)
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, n, d = tokens.shape
+        fmap = tokens.transpose(1, 2).reshape(b, d, self._side, self._side)
+        return self.pool_proj(self.keypoints(fmap))
+
+
+class ObservationEncoder(nn.Module):
+    """Raw observation window -> (B, n_obs, feature_dim) (images pooled per camera + state)."""
+
+    def __init__(self, normalizer, image_keys: Sequence[str], state_dim: int, image_size: int,
+                 image_encoder: nn.Module | None = None, image_dim: int = 128):
+        super().__init__()
+        self.normalizer, self.image_keys = normalizer, list(image_keys)
+        self.image_size, self.state_dim = image_size, state_dim
+        self.image_encoder = None
+        if self.image_keys:
+            self.image_encoder = image_encoder or ConvImageEncoder(image_size, out_dim=image_dim)
+            self.camera_embed = nn.Parameter(
+                torch.zeros(len(self.image_keys), self.image_encoder.out_dim))
+        n_img = self.image_encoder.out_dim * len(self.image_keys) if self.image_keys else 0
+        self.feature_dim = n_img + state_dim
+
+    def forward(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        state = self.normalizer.normalize(K.OBS_STATE, obs[K.OBS_STATE].float())  # (B, T, D)
+        feats = []
+        for i, key in enumerate(self.image_keys):
+            img = prepare_images(self.normalizer, key, obs[key], self.image_size)  # (B,T,3,S,S)
+            b, t = img.shape[:2]
+            f = self.image_encoder.pool(self.image_encoder(img.flatten(0, 1)))
+            feats.append(f.view(b, t, -1) + self.camera_embed[i])
+        return torch.cat(feats + [state], dim=-1)
+
+
+class SiglipImageEncoder(nn.Module):
+    """A SigLIP vision transformer (``transformers``) behind the image-encoder contract.
+
+    Input (B, 3, S, S) scaled to [-1, 1] (SigLIP's range); tokens are the patch
+    embeddings (B, (S/patch)^2, hidden); ``pool`` averages them.  Built from a small
+    config with random init, or loaded from a local folder with SigLIP weights.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        cfg = model.config
+        self.image_size, self.patch_size = int(cfg.image_size), int(cfg.patch_size)
+        self.token_dim = self.out_dim = int(cfg.hidden_size)
+        self.n_tokens = (self.image_size // self.patch_size) ** 2
+
+    @classmethod
+    def from_config(cls, image_size: int, patch_size: int, width: int, layers: int, heads: int,
+                    mlp: int, attn_implementation: str = "sdpa") -> "SiglipImageEncoder":
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+
+        cfg = SiglipVisionConfig(hidden_size=width, intermediate_size=mlp, num_hidden_layers=layers,
+                                 num_attention_heads=heads, image_size=image_size,
+                                 patch_size=patch_size, vision_use_head=False)
+        cfg._attn_implementation = attn_implementation
+        return cls(SiglipVisionModel(cfg))
+
+    @classmethod
+    def from_pretrained(cls, path: str) -> "SiglipImageEncoder":
+        from transformers import SiglipVisionModel
+
+        return cls(SiglipVisionModel.from_pretrained(path, dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=images).last_hidden_state
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(dim=1)

@@ -1,0 +1,101 @@
+"""Config of the flow-matching VLA (the π0 recipe, Black et al. 2024)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from robolearn.policies.config import PolicyConfig
+
+
+@dataclass
+class FlowVLAConfig(PolicyConfig):
+    """Vision-language prefix (SigLIP + Llama/Gemma-class LM) and a smaller action expert
+    that attends to the prefix KV cache and predicts a flow-matching velocity field."""
+
+    name: ClassVar[str] = "flow_vla"
+
+    n_obs: int = 1
+    """Observation steps (π0 reads only the current one)."""
+    horizon: int = 16
+    """Action chunk length H."""
+    n_action_steps: int = 8
+    """Actions executed per predicted chunk."""
+    image_norm: str = "identity"
+    """Images are scaled to [-1, 1] as SigLIP expects, not by store stats."""
+    action_norm: str = "mean_std"
+    """Normalisation of actions (π0/openpi use mean/std)."""
+    max_state_dim: int = 32
+    """State is zero-padded to this size so arms with different state sizes share one model."""
+    max_action_dim: int = 32
+    """Actions are zero-padded to this size; padded dims are masked out of the loss."""
+    max_text_tokens: int = 48
+    """Instruction tokens kept (byte tokenizer: about one per character, plus BOS/EOS)."""
+    vision_type: str = "siglip"
+    """Image encoder: siglip (transformers SigLIP ViT, as π0) or conv (small strided CNN)."""
+    conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    """Conv layers' channels (vision_type=conv); tokens = last map's cells (96 px, 4 layers: 36)."""
+    patch_size: int = 16
+    """SigLIP patch size (image_size must be a multiple)."""
+    vision_width: int = 192
+    """SigLIP hidden size."""
+    vision_layers: int = 4
+    """SigLIP transformer layers."""
+    vision_heads: int = 4
+    """SigLIP attention heads."""
+    vision_mlp: int = 384
+    """SigLIP MLP size."""
+    lm_type: str = "llama"
+    """transformers model type of the language model and expert: llama, gemma, qwen2 ..."""
+    lm_width: int = 256
+    """Language model hidden size."""
+    lm_layers: int = 4
+    """Language model layers (the expert has the same number: it reads each layer's KV)."""
+    lm_heads: int = 4
+    """Query heads of the LM and of the expert."""
+    lm_kv_heads: int = 1
+    """Key/value heads (multi-query attention as in Gemma-2B; shared KV layout with the expert)."""
+    head_dim: int = 64
+    """Attention head size of the LM and of the expert."""
+    lm_mlp: int = 768
+    """Language model MLP size."""
+    expert_width: int = 128
+    """Action expert hidden size (smaller than the LM, as π0's 300M expert next to a 2.6B VLM)."""
+    expert_mlp: int = 384
+    """Action expert MLP size."""
+    num_steps: int = 10
+    """Euler steps integrating the flow from noise (t=1) to actions (t=0) at inference."""
+    time_beta_alpha: float = 1.5
+    """Flow time ~ Beta(alpha, beta), emphasising noisy times (π0 uses Beta(1.5, 1))."""
+    time_beta_beta: float = 1.0
+    """Second Beta parameter of the flow-time distribution."""
+    time_min: float = 0.001
+    """Flow times are squashed into [time_min, 1] (never exactly clean)."""
+    use_kv_cache: bool = True
+    """Compute the prefix once per chunk and reuse its KV cache across the Euler steps."""
+    vision_pretrained_path: str = ""
+    """Local folder with SigLIP(-like) vision weights (empty = random init from this config)."""
+    lm_pretrained_path: str = ""
+    """Local folder with language-model weights (empty = random init from this config)."""
+    attn_implementation: str = "sdpa"
+    """transformers attention kernel: sdpa or eager."""
+
+    @classmethod
+    def tiny(cls) -> "FlowVLAConfig":
+        return cls(n_obs=1, horizon=4, n_action_steps=2, image_size=16, patch_size=8,
+                   max_state_dim=8, max_action_dim=8, max_text_tokens=12, vision_width=32,
+                   vision_layers=1, vision_heads=2, vision_mlp=64, lm_width=32, lm_layers=2,
+                   lm_heads=2, lm_kv_heads=1, head_dim=16, lm_mlp=64, expert_width=16,
+                   expert_mlp=32, num_steps=3)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.vision_type not in ("siglip", "conv"):
+            raise ValueError(f"vision_type must be siglip or conv, got {self.vision_type!r}")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size "
+                             f"{self.patch_size}")
+        if self.state_dim > self.max_state_dim or self.action_dim > self.max_action_dim:
+            raise ValueError(f"state_dim/action_dim ({self.state_dim}/{self.action_dim}) exceed "
+                             f"max_state_dim/max_action_dim ({self.max_state_dim}/"
+                             f"{self.max_action_dim}); raise the max dims")

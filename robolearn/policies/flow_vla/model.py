@@ -1,0 +1,330 @@
+"""The flow-matching VLA: the π0 recipe (Black et al. 2024) on transformers + diffusers parts.
+
+Layout of one forward pass::
+
+    prefix  = [SigLIP patch tokens of every camera | instruction tokens | state token]
+              -> language model (bidirectional over the prefix) -> per-layer KV cache
+    suffix  = [H noisy action tokens, each fused with the flow time]
+              -> action expert (same layer count / KV layout as the LM, own smaller
+                 weights) attending to the prefix KV cache and to all suffix tokens
+              -> velocity field (B, H, max_action_dim)
+
+Training is conditional flow matching: ``x_t = t * noise + (1 - t) * actions`` with the
+target velocity ``noise - actions`` and ``t ~ Beta(1.5, 1)`` (π0's emphasis on noisy
+times).  Inference integrates from ``t = 1`` (noise) to ``t = 0`` with
+``num_steps`` Euler steps (diffusers' ``FlowMatchEulerDiscreteScheduler``, which uses
+the same convention); the prefix and its KV cache are computed once per chunk.
+
+State and actions are zero-padded to ``max_state_dim`` / ``max_action_dim`` and the
+padded action dims are masked out of the loss, so arms of different sizes share one
+model (openpi does the same).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn import keys as K
+from robolearn.policies.base import Policy
+from robolearn.policies.encoders import ConvImageEncoder, SiglipImageEncoder, prepare_images
+from robolearn.policies.flow_vla.config import FlowVLAConfig
+from robolearn.policies.tokenizer import ByteTokenizer
+
+VISION_CONFIG, LM_CONFIG, TOKENIZER_DIR = "vision_config.json", "lm_config.json", "tokenizer"
+
+#: optional batch key: bool (B, max_action_dim), True for the real action dims of each sample
+ACTION_DIM_MASK = "action_dim_mask"
+
+
+def sincos_time_embedding(t: torch.Tensor, dim: int, min_period: float = 4e-3,
+                          max_period: float = 4.0) -> torch.Tensor:
+    """π0's sine-cosine embedding of flow time t in [0, 1]: (B,) -> (B, dim)."""
+    frac = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float64)
+    period = min_period * (max_period / min_period) ** frac
+    arg = (2 * math.pi / period)[None] * t.double()[:, None]
+    return torch.cat([arg.sin(), arg.cos()], dim=-1).float()
+
+
+def attention_mask_4d(allowed: torch.Tensor, impl: str, dtype: torch.dtype) -> torch.Tensor:
+    """bool (B, Q, K) -> the (B, 1, Q, K) mask the attention kernel ``impl`` takes.
+
+    transformers passes a 4-D mask through unchanged, so we choose the attention pattern
+    (bidirectional prefix, prefix-to-suffix block) instead of its default causal one.
+    SDPA takes the boolean mask as is (valid under autocast whatever the query dtype);
+    eager attention adds a float mask (0 where allowed, the dtype's min elsewhere).
+    """
+    if impl == "sdpa":
+        return allowed[:, None]
+    return torch.where(allowed, 0.0, torch.finfo(dtype).min).to(dtype)[:, None]
+
+
+class _HFTokenizer:
+    """Adapter giving a transformers tokenizer the ``(texts, max_length) -> ids, mask`` call."""
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    def __call__(self, texts, max_length: int):
+        enc = self.tok(list(texts), padding="max_length", truncation=True, max_length=max_length,
+                       return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"].bool()
+
+
+def _pretrained_tokenizer(path: str, vocab_size: int):
+    """The checkpoint's own tokenizer if it ships one, else the byte tokenizer (when the
+    embedding table is large enough for its 259 ids)."""
+    from pathlib import Path
+
+    names = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    if any((Path(path) / n).is_file() for n in names):
+        from transformers import AutoTokenizer
+
+        return _HFTokenizer(AutoTokenizer.from_pretrained(path))
+    if vocab_size >= ByteTokenizer.vocab_size:
+        return ByteTokenizer()
+    raise ValueError(f"{path} has no tokenizer files and a vocabulary of {vocab_size} < "
+                     f"{ByteTokenizer.vocab_size}; add the tokenizer files to the folder")
+
+
+class FlowVLAPolicy(Policy):
+    config_class = FlowVLAConfig
+    name = "flow_vla"
+    # the LM's last-layer MLP/norm never reach the loss (only its KV does), as in π0
+    ddp_find_unused_parameters = True
+
+    def __init__(self, config: FlowVLAConfig, stats: Mapping[str, Any] | None = None,
+                 tokenizer=None, backbone_dir: str | Path | None = None):
+        """``backbone_dir``: a checkpoint folder whose saved backbone configs (and tokenizer)
+        replace the pretrained paths - the architecture is rebuilt, the weights come from
+        the checkpoint, so the original pretrained folders need not exist any more."""
+        super().__init__(config, stats)
+        c = config
+        if backbone_dir is not None:
+            self.vision, self.lm, self.tokenizer = self._build_from_saved(Path(backbone_dir), c)
+        else:
+            self.vision = self._build_vision(c)
+            self.lm, self.tokenizer = self._build_lm(c, tokenizer)
+        lm_cfg = self.lm.config
+        self.expert = self._build_expert(lm_cfg, c)
+        vw, lw, ew = self.vision.token_dim, lm_cfg.hidden_size, c.expert_width
+        self.image_proj = nn.Linear(vw, lw)
+        self.state_proj = nn.Linear(c.max_state_dim, lw)
+        self.action_in = nn.Linear(c.max_action_dim, ew)
+        self.action_time_mlp = nn.Sequential(nn.Linear(2 * ew, ew), nn.SiLU(), nn.Linear(ew, ew))
+        self.action_out = nn.Linear(ew, c.max_action_dim)
+        self._time_dist = torch.distributions.Beta(c.time_beta_alpha, c.time_beta_beta)
+
+    # ---- construction ---------------------------------------------------------------------
+    @staticmethod
+    def _build_vision(c: FlowVLAConfig) -> nn.Module:
+        if c.vision_type == "conv":
+            return ConvImageEncoder(c.image_size, c.conv_channels, out_dim=c.conv_channels[-1])
+        if c.vision_pretrained_path:
+            return SiglipImageEncoder.from_pretrained(c.vision_pretrained_path)
+        return SiglipImageEncoder.from_config(c.image_size, c.patch_size, c.vision_width,
+                                              c.vision_layers, c.vision_heads, c.vision_mlp,
+                                              c.attn_implementation)
+
+    @staticmethod
+    def _build_lm(c: FlowVLAConfig, tokenizer):
+        from transformers import AutoConfig, AutoModel
+
+        if c.lm_pretrained_path:
+            # fp32 master weights whatever the file holds (autocast handles bf16 compute)
+            lm = AutoModel.from_pretrained(c.lm_pretrained_path, dtype=torch.float32,
+                                           attn_implementation=c.attn_implementation)
+            if tokenizer is None:
+                tokenizer = _pretrained_tokenizer(c.lm_pretrained_path, lm.config.vocab_size)
+            return lm, tokenizer
+        tokenizer = tokenizer or ByteTokenizer()
+        cfg = AutoConfig.for_model(
+            c.lm_type, vocab_size=ByteTokenizer.vocab_size, hidden_size=c.lm_width,
+            intermediate_size=c.lm_mlp, num_hidden_layers=c.lm_layers,
+            num_attention_heads=c.lm_heads, num_key_value_heads=c.lm_kv_heads,
+            head_dim=c.head_dim, max_position_embeddings=1024, pad_token_id=0)
+        return AutoModel.from_config(cfg, attn_implementation=c.attn_implementation), tokenizer
+
+    @staticmethod
+    def _build_expert(lm_cfg, c: FlowVLAConfig) -> nn.Module:
+        """Same depth, heads and KV layout as the LM (it reads the LM's cache layer by layer),
+        narrower residual stream and MLP."""
+        from transformers import AutoConfig, AutoModel
+
+        d = lm_cfg.to_dict()
+        for k in ("architectures", "_name_or_path", "transformers_version", "model_type",
+                  "torch_dtype", "dtype"):
+            d.pop(k, None)
+        d.update(hidden_size=c.expert_width, intermediate_size=c.expert_mlp, vocab_size=1,
+                 head_dim=getattr(lm_cfg, "head_dim", None)
+                 or lm_cfg.hidden_size // lm_cfg.num_attention_heads, pad_token_id=None,
+                 bos_token_id=None, eos_token_id=None)
+        cfg = AutoConfig.for_model(lm_cfg.model_type, **d)
+        expert = AutoModel.from_config(cfg, attn_implementation=c.attn_implementation)
+        expert.embed_tokens = None  # the expert only ever gets inputs_embeds
+        return expert
+
+    # ---- self-contained checkpoints of pretrained backbones ----------------------------------
+    def save_extra(self, path: Path) -> None:
+        c = self.config
+        if not (c.vision_pretrained_path or c.lm_pretrained_path) or c.vision_type != "siglip":
+            return  # rebuilt from config.json alone
+        self.vision.model.config.to_json_file(str(Path(path) / VISION_CONFIG))
+        self.lm.config.to_json_file(str(Path(path) / LM_CONFIG))
+        if isinstance(self.tokenizer, _HFTokenizer):
+            self.tokenizer.tok.save_pretrained(str(Path(path) / TOKENIZER_DIR))
+
+    @classmethod
+    def build_for_checkpoint(cls, config, stats, path: Path) -> "FlowVLAPolicy":
+        if (Path(path) / LM_CONFIG).is_file():
+            return cls(config, stats, backbone_dir=path)
+        return cls(config, stats)
+
+    @staticmethod
+    def _build_from_saved(path: Path, c: FlowVLAConfig):
+        from transformers import AutoConfig, AutoModel, SiglipVisionConfig, SiglipVisionModel
+
+        vcfg = SiglipVisionConfig.from_json_file(str(path / VISION_CONFIG))
+        vision = SiglipImageEncoder(SiglipVisionModel(vcfg))
+        lm_cfg = AutoConfig.from_pretrained(str(path / LM_CONFIG))
+        lm = AutoModel.from_config(lm_cfg, attn_implementation=c.attn_implementation)
+        tok_dir = path / TOKENIZER_DIR
+        if tok_dir.is_dir():
+            from transformers import AutoTokenizer
+
+            tokenizer = _HFTokenizer(AutoTokenizer.from_pretrained(str(tok_dir)))
+        else:
+            tokenizer = ByteTokenizer()
+        return vision, lm, tokenizer
+
+    # ---- prefix ---------------------------------------------------------------------------
+    def embed_prefix(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images + instruction + state -> embeddings (B, P, lm_width), valid mask (B, P)."""
+        c = self.config
+        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
+        state = state[:, -1] if state.ndim == 3 else state  # current step
+        b = state.shape[0]
+        tokens, masks = [], []
+        if c.image_keys:
+            imgs = []
+            for key in c.image_keys:
+                im = torch.as_tensor(obs[key]).to(self.device)
+                im = im[:, -1] if im.ndim == 5 else im
+                # [0, 1] -> [-1, 1], SigLIP's input range
+                size = self.vision.image_size  # = c.image_size unless pretrained
+                imgs.append(prepare_images(self.normalizer, key, im, size) * 2.0 - 1.0)
+            feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
+            feats = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
+            tokens.append(feats.transpose(0, 1).flatten(1, 2))
+            masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
+        texts = obs.get(K.LANGUAGE) or [""] * b
+        ids, m = self.tokenizer(texts, c.max_text_tokens)
+        tokens.append(self.lm.get_input_embeddings()(ids.to(self.device)))
+        masks.append(m.to(self.device))
+        s = self.normalizer.normalize(K.OBS_STATE, state.float())
+        tokens.append(self.state_proj(F.pad(s, (0, c.max_state_dim - s.shape[-1])))[:, None])
+        masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
+        return torch.cat(tokens, 1), torch.cat(masks, 1)
+
+    def prefix_cache(self, emb: torch.Tensor, mask: torch.Tensor):
+        """Run the LM over the prefix (bidirectional among valid tokens) -> its KV cache."""
+        p = emb.shape[1]
+        pos = (mask.long().cumsum(1) - 1).clamp_min(0)
+        attn = attention_mask_4d(mask[:, None, :].expand(-1, p, -1),
+                                 self.config.attn_implementation, emb.dtype)
+        out = self.lm(inputs_embeds=emb, attention_mask=attn, position_ids=pos, use_cache=True)
+        return out.cache
+
+    # ---- suffix -------------------------------------------------------------------------
+    def velocity(self, cache, prefix_mask: torch.Tensor, x_t: torch.Tensor,
+                 t: torch.Tensor) -> torch.Tensor:
+        """Velocity field v(x_t, t | prefix): x_t (B, H, max_A), t (B,) -> (B, H, max_A).
+
+        Appends H tokens to ``cache``; the caller crops them off to reuse the prefix.
+        """
+        b, h, _ = x_t.shape
+        a = self.action_in(x_t)
+        te = sincos_time_embedding(t, a.shape[-1]).to(a.dtype)[:, None].expand(-1, h, -1)
+        x = self.action_time_mlp(torch.cat([a, te], dim=-1))
+        # every action token sees the valid prefix and all action tokens (π0's block mask)
+        allowed = torch.cat([prefix_mask, prefix_mask.new_ones(b, h)], 1)[:, None].expand(-1, h, -1)
+        pos = prefix_mask.long().sum(1, keepdim=True) + torch.arange(h, device=x.device)
+        attn = attention_mask_4d(allowed, self.config.attn_implementation, x.dtype)
+        out = self.expert(inputs_embeds=x, attention_mask=attn,
+                          position_ids=pos, cache=cache, use_cache=True)
+        return self.action_out(out.last_hidden_state)
+
+    # ---- contract -------------------------------------------------------------------------
+    def _padded_actions(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        a = self.normalizer.normalize(K.ACTION, batch[K.ACTION].float())
+        a = F.pad(a, (0, c.max_action_dim - a.shape[-1]))
+        dim_mask = batch.get(ACTION_DIM_MASK)
+        if dim_mask is None:
+            dim_mask = torch.arange(c.max_action_dim, device=a.device) < c.action_dim
+            dim_mask = dim_mask[None].expand(a.shape[0], -1)
+        dim_mask = dim_mask.to(a.device)
+        # padded dims are exactly zero (as openpi pads), whatever the batch held there
+        return a * dim_mask[:, None, :].to(a.dtype), dim_mask
+
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        c = self.config
+        actions, dim_mask = self._padded_actions(batch)  # (B, H, max_A), (B, max_A)
+        b = actions.shape[0]
+        # 1. flow time ~ Beta(1.5, 1) squashed into [time_min, 1]: mostly noisy times (π0)
+        t = self._time_dist.sample((b,)).to(actions.device) * (1 - c.time_min) + c.time_min
+        noise = torch.randn_like(actions)
+        # 2. point on the straight path from actions (t=0) to noise (t=1), and its velocity
+        tt = t[:, None, None]
+        x_t = tt * noise + (1 - tt) * actions
+        target = noise - actions
+        # 3. predict the velocity from the prefix cache; loss on real steps and real dims
+        emb, pmask = self.embed_prefix(batch)
+        v = self.velocity(self.prefix_cache(emb, pmask), pmask, x_t, t)
+        keep = dim_mask[:, None, :].float().expand_as(v)
+        act_pad = batch.get(K.pad_key(K.ACTION))
+        if act_pad is not None:
+            keep = keep * (~act_pad.to(v.device))[:, :, None].float()
+        loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
+        return {"loss": loss}
+
+    def _scheduler(self):
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        sched = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+        n = self.config.num_steps
+        sched.set_timesteps(sigmas=[1.0 - i / n for i in range(n)], device=self.device)
+        return sched
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: Mapping[str, Any], noise: torch.Tensor | None = None,
+                             use_kv_cache: bool | None = None) -> torch.Tensor:
+        """Integrate the flow from noise to an action chunk: (B, H, action_dim), raw units.
+
+        ``use_kv_cache=False`` recomputes the LM over the prefix at every Euler step
+        (the baseline of the KV-cache benchmark; outputs are the same).
+        """
+        c = self.config
+        obs = self.on_device(obs)
+        use_cache = c.use_kv_cache if use_kv_cache is None else use_kv_cache
+        emb, pmask = self.embed_prefix(obs)
+        b, h = emb.shape[0], c.horizon
+        x = noise.to(self.device) if noise is not None else torch.randn(
+            b, h, c.max_action_dim, device=self.device)
+        cache = self.prefix_cache(emb, pmask) if use_cache else None
+        sched = self._scheduler()
+        # Euler: x <- x + (t_next - t) * v(x, t), from t = 1 down to t = 0
+        for ts in sched.timesteps:
+            t = (ts / sched.config.num_train_timesteps).expand(b).to(x.device)
+            if use_cache:
+                v = self.velocity(cache, pmask, x, t)
+                cache.crop(-h)  # drop the action tokens, keep the prefix KV for the next step
+            else:
+                v = self.velocity(self.prefix_cache(emb, pmask), pmask, x, t)
+            x = sched.step(v, ts, x).prev_sample
+        return self.normalizer.unnormalize(K.ACTION, x[..., : c.action_dim])

@@ -1,0 +1,94 @@
+"""Per-key normalisation as a torch module whose statistics travel inside the checkpoint.
+
+Stats come from the store (``robolearn.data.stats``) as ``{key: {"mean": [...], "std":
+[...], "min": [...], "max": [...], ...}}`` with one value per feature dim (per channel
+for cameras, in [0, 1] units).  They are registered as buffers, so they are saved in
+``model.safetensors`` with the weights; the policy also writes them as ``stats.json``.
+
+Modes (per key):
+
+* ``mean_std``: ``(x - mean) / std``
+* ``min_max``: map ``[min, max]`` to ``[-1, 1]`` (Diffusion Policy's choice for actions)
+* ``identity``: leave as is
+
+Images are first converted from uint8 to float in [0, 1]; their stats broadcast over
+``(..., 3, H, W)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from robolearn import keys as K
+
+MODES = ("mean_std", "min_max", "identity")
+EPS = 1e-8
+
+
+def _buffer_name(key: str) -> str:
+    return key.replace(".", "__")
+
+
+class Normalizer(nn.Module):
+    """Normalise / unnormalise a dict of tensors key by key.
+
+    Args:
+        modes: ``{key: mode}`` for every key the policy reads or predicts.
+        dims: ``{key: feature dim}`` (3 for cameras) used when ``stats`` lacks a key.
+        stats: per-key statistics; missing keys get neutral values (mean 0, std 1,
+            min -1, max 1) that a checkpoint load overwrites.
+    """
+
+    def __init__(self, modes: Mapping[str, str], dims: Mapping[str, int],
+                 stats: Mapping[str, Mapping[str, Any]] | None = None):
+        super().__init__()
+        stats = stats or {}
+        self.modes = dict(modes)
+        for key, mode in self.modes.items():
+            if mode not in MODES:
+                raise ValueError(f"normalisation mode {mode!r} for {key!r} is not one of {MODES}")
+            d = int(dims[key])
+            s = stats.get(key, {})
+            neutral = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0}
+            for stat, default in neutral.items():
+                v = torch.as_tensor(s.get(stat, [default] * d), dtype=torch.float32).reshape(-1)
+                if v.numel() != d:
+                    raise ValueError(f"stats[{key!r}][{stat!r}] has {v.numel()} values, the policy "
+                                     f"expects {d}; recompute the stats or fix the config dims")
+                self.register_buffer(f"{_buffer_name(key)}__{stat}", v)
+
+    def _stat(self, key: str, stat: str, x: torch.Tensor) -> torch.Tensor:
+        v = getattr(self, f"{_buffer_name(key)}__{stat}")
+        if K.is_image_key(key):  # per channel, x is (..., 3, H, W)
+            return v.view(-1, 1, 1).to(x.dtype)
+        return v.to(x.dtype)
+
+    def normalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        if K.is_image_key(key) and x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        mode = self.modes.get(key, "identity")
+        if mode == "mean_std":
+            return (x - self._stat(key, "mean", x)) / (self._stat(key, "std", x) + EPS)
+        if mode == "min_max":
+            lo, hi = self._stat(key, "min", x), self._stat(key, "max", x)
+            rng = torch.where(hi - lo > EPS, hi - lo, torch.ones_like(hi))
+            return 2.0 * (x - lo) / rng - 1.0
+        return x
+
+    def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        mode = self.modes.get(key, "identity")
+        if mode == "mean_std":
+            return x * (self._stat(key, "std", x) + EPS) + self._stat(key, "mean", x)
+        if mode == "min_max":
+            lo, hi = self._stat(key, "min", x), self._stat(key, "max", x)
+            rng = torch.where(hi - lo > EPS, hi - lo, torch.ones_like(hi))
+            return (x + 1.0) / 2.0 * rng + lo
+        return x
+
+    def stats_dict(self) -> dict[str, dict[str, list[float]]]:
+        """The statistics as plain lists (what ``stats.json`` holds)."""
+        return {key: {stat: getattr(self, f"{_buffer_name(key)}__{stat}").tolist()
+                      for stat in ("mean", "std", "min", "max")} for key in self.modes}

@@ -1,0 +1,101 @@
+"""Test doubles: synthetic episodes, stats and batches with the dataset's exact contract.
+
+Episodes have unequal lengths and go through the real :class:`WindowIndex`, so the
+padding masks of a synthetic batch are the ones a store would give.  Actions are a
+smooth function of the state (plus a camera-dependent offset), so a policy that learns
+anything drives its loss down within a few steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from robolearn import keys as K
+from robolearn.data.sampler import WindowIndex
+
+INSTRUCTIONS = ("pick up the red cube", "place it in the bowl", "open the drawer")
+
+
+class SyntheticWindowDataset:
+    """Map-style dataset of windows over synthetic episodes (batches via ``__getitems__``)."""
+
+    def __init__(self, n_episodes: int = 4, lengths: Sequence[int] | None = None,
+                 state_dim: int = 3, action_dim: int = 2, cameras: Sequence[str] = ("front",),
+                 image_size: int = 16, n_obs: int = 2, horizon: int = 4, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        lengths = list(lengths) if lengths is not None else [5 + 3 * i for i in range(n_episodes)]
+        n = int(sum(lengths))
+        self.episode_ends = np.cumsum(lengths)
+        t = np.concatenate([np.linspace(0, 1, L) for L in lengths])
+        ep = np.repeat(np.arange(len(lengths)), lengths)
+        phase = rng.uniform(0, 2 * np.pi, len(lengths))[ep]
+        self.state = np.stack([np.sin(2 * np.pi * t * (k + 1) + phase) for k in range(state_dim)],
+                              -1).astype(np.float32)
+        w = rng.normal(size=(state_dim, action_dim)).astype(np.float32)
+        self.action = (np.tanh(self.state @ w) * 2.0 + 0.5).astype(np.float32)
+        self.image_keys = [K.image_key(c) for c in cameras]
+        self.images = {}
+        for i, k in enumerate(self.image_keys):
+            base = rng.integers(0, 256, size=(1, 3, image_size, image_size))
+            level = ((self.state[:, :1] + 1) * 100).astype(np.int64)[:, :, None, None]
+            self.images[k] = ((base + level + 40 * i) % 256).astype(np.uint8)
+        self.language = np.array([INSTRUCTIONS[e % len(INSTRUCTIONS)] for e in ep], dtype=object)
+        self.skill = np.array([("pick", "place", "open")[e % 3] for e in ep], dtype=object)
+        self.index = WindowIndex(self.episode_ends, n_obs, horizon)
+        self.n_steps = n
+
+    def stats(self) -> dict[str, dict[str, list[float]]]:
+        def lowdim(x):
+            q01, q99 = np.quantile(x, [0.01, 0.99], axis=0)
+            return {"mean": x.mean(0).tolist(), "std": x.std(0).tolist(), "min": x.min(0).tolist(),
+                    "max": x.max(0).tolist(), "q01": q01.tolist(), "q99": q99.tolist()}
+
+        out = {K.OBS_STATE: lowdim(self.state), K.ACTION: lowdim(self.action)}
+        for k, im in self.images.items():
+            px = im.transpose(0, 2, 3, 1).reshape(-1, 3) / 255.0
+            out[k] = {"mean": px.mean(0).tolist(), "std": px.std(0).tolist(),
+                      "min": px.min(0).tolist(), "max": px.max(0).tolist()}
+        return out
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitems__(self, ids: Sequence[int]) -> dict[str, Any]:
+        w = self.index.windows(np.asarray(ids))
+        out: dict[str, Any] = {k: torch.from_numpy(im[w.obs]) for k, im in self.images.items()}
+        out[K.OBS_STATE] = torch.from_numpy(self.state[w.obs])
+        out[K.pad_key(K.OBS_STATE)] = torch.from_numpy(w.obs_pad)
+        out[K.ACTION] = torch.from_numpy(self.action[w.act])
+        out[K.pad_key(K.ACTION)] = torch.from_numpy(w.act_pad)
+        out[K.LANGUAGE] = [str(s) for s in self.language[w.anchor]]
+        out[K.SKILL] = [str(s) for s in self.skill[w.anchor]]
+        out["episode_index"] = torch.from_numpy(w.episode)
+        return out
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        b = self.__getitems__([int(i)])
+        return {k: v[0] for k, v in b.items()}
+
+    def batch(self, batch_size: int = 8, seed: int = 0) -> dict[str, Any]:
+        ids = np.random.default_rng(seed).choice(len(self), size=batch_size, replace=False)
+        return self.__getitems__(ids)
+
+
+def collate(batch):
+    """DataLoader collate for datasets whose ``__getitems__`` already returns a batch."""
+    if isinstance(batch, dict):
+        return batch
+    from torch.utils.data import default_collate
+
+    return default_collate(batch)
+
+
+def dataset_for(config, n_episodes: int = 4, seed: int = 0, **kw) -> SyntheticWindowDataset:
+    """A synthetic dataset shaped for a policy config (n_obs, horizon, image size, cameras)."""
+    cams = [K.camera_name(k) for k in config.image_keys] if config.image_keys else ["front"]
+    return SyntheticWindowDataset(n_episodes=n_episodes, n_obs=config.n_obs,
+                                  horizon=config.horizon, image_size=config.image_size,
+                                  cameras=cams, seed=seed, **kw)

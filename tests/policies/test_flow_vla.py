@@ -1,0 +1,130 @@
+"""flow_vla specifics: KV-cache reuse is exact, padded action dims, language conditioning."""
+
+import torch
+
+from robolearn import keys as K
+from robolearn.policies.flow_vla.model import ACTION_DIM_MASK, sincos_time_embedding
+from robolearn.policies.tokenizer import ByteTokenizer
+from tests.policies.conftest import build
+
+
+def test_kv_cache_inference_equals_recomputing_the_prefix():
+    policy, ds = build("flow_vla")
+    policy.eval()
+    batch = ds.batch(3)
+    c = policy.config
+    noise = torch.randn(3, c.horizon, c.max_action_dim)
+    cached = policy.predict_action_chunk(batch, noise=noise, use_kv_cache=True)
+    recomputed = policy.predict_action_chunk(batch, noise=noise, use_kv_cache=False)
+    assert torch.allclose(cached, recomputed, atol=1e-5, rtol=1e-5)
+    # and the cache really is reused: the prefix LM runs once instead of num_steps times
+    calls = []
+    hook = policy.lm.register_forward_hook(lambda *a: calls.append(1))
+    policy.predict_action_chunk(batch, noise=noise, use_kv_cache=True)
+    assert len(calls) == 1
+    policy.predict_action_chunk(batch, noise=noise, use_kv_cache=False)
+    assert len(calls) == 1 + c.num_steps
+    hook.remove()
+
+
+def test_padded_action_dims_are_masked_out_of_the_loss():
+    policy, ds = build("flow_vla")
+    batch = ds.batch(4)
+    c = policy.config
+    # a second "arm" with 1 action dim in the same batch: its second dim must not count
+    mask = torch.zeros(4, c.max_action_dim, dtype=torch.bool)
+    mask[:, : c.action_dim] = True
+    mask[2:, 1:] = False
+    batch[ACTION_DIM_MASK] = mask
+    torch.manual_seed(0)
+    ref = policy(batch)["loss"]
+    alt = dict(batch)
+    a = batch[K.ACTION].clone()
+    a[2:, :, 1] += 50.0
+    alt[K.ACTION] = a
+    torch.manual_seed(0)
+    assert torch.allclose(policy(alt)["loss"], ref, atol=1e-6)
+    assert c.action_dim < c.max_action_dim
+
+
+def test_instruction_conditions_the_actions():
+    policy, ds = build("flow_vla")
+    policy.eval()
+    batch = ds.batch(2)
+    noise = torch.randn(2, policy.config.horizon, policy.config.max_action_dim)
+    a = policy.predict_action_chunk({**batch, K.LANGUAGE: ["pick up the red cube"] * 2}, noise=noise)
+    b = policy.predict_action_chunk({**batch, K.LANGUAGE: ["open the drawer"] * 2}, noise=noise)
+    assert not torch.allclose(a, b)
+
+
+def test_byte_tokenizer_round_trips_and_pads():
+    tok = ByteTokenizer()
+    ids, mask = tok(["héllo", ""], max_length=10)
+    assert ids.shape == (2, 10) and mask[0].sum() == len("héllo".encode()) + 2
+    assert tok.decode(ids[0].tolist()) == "héllo"
+    assert mask[1].sum() == 2  # BOS + EOS only
+
+
+def test_time_embedding_distinguishes_times():
+    e = sincos_time_embedding(torch.tensor([0.0, 0.5, 1.0]), 16)
+    assert e.shape == (3, 16) and not torch.allclose(e[0], e[1])
+
+
+def test_gemma_backbone_builds_and_its_kv_cache_is_exact():
+    policy, ds = build("flow_vla", lm_type="gemma")
+    assert type(policy.lm).__name__ == "GemmaModel"
+    policy.eval()
+    batch = ds.batch(2)
+    noise = torch.randn(2, policy.config.horizon, policy.config.max_action_dim)
+    a = policy.predict_action_chunk(batch, noise=noise, use_kv_cache=True)
+    b = policy.predict_action_chunk(batch, noise=noise, use_kv_cache=False)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_backbones_load_pretrained_weights_from_a_local_folder(tmp_path):
+    """A user's SigLIP / Llama-class weights (here: random ones saved to disk) are used as is."""
+    src, ds = build("flow_vla")
+    src.vision.model.save_pretrained(tmp_path / "vision")
+    src.lm.save_pretrained(tmp_path / "lm")
+    policy, _ = build("flow_vla", seed=1, vision_pretrained_path=str(tmp_path / "vision"),
+                      lm_pretrained_path=str(tmp_path / "lm"))
+    for mod in ("vision", "lm"):
+        a, b = getattr(src, mod).state_dict(), getattr(policy, mod).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), mod
+    assert not torch.equal(src.action_out.weight, policy.action_out.weight)  # rest: fresh init
+    assert torch.isfinite(policy(ds.batch(2))["loss"])
+    # the checkpoint is self-contained: it loads after the pretrained folders are gone
+    policy.save_pretrained(tmp_path / "ckpt")
+    import shutil
+
+    shutil.rmtree(tmp_path / "vision")
+    shutil.rmtree(tmp_path / "lm")
+    from robolearn.policies import load_policy
+
+    loaded = load_policy(tmp_path / "ckpt")
+    policy.eval()
+    noise = torch.randn(2, policy.config.horizon, policy.config.max_action_dim)
+    batch = ds.batch(2)
+    assert torch.equal(loaded.predict_action_chunk(batch, noise=noise),
+                       policy.predict_action_chunk(batch, noise=noise))
+
+
+def test_conv_vision_encoder_variant_learns_and_caches_exactly():
+    policy, ds = build("flow_vla", vision_type="conv", conv_channels=[8, 16])
+    assert type(policy.vision).__name__ == "ConvImageEncoder"
+    batch = ds.batch(4)
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(6):
+        torch.manual_seed(0)
+        loss = policy(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    policy.eval()
+    noise = torch.randn(4, policy.config.horizon, policy.config.max_action_dim)
+    assert torch.allclose(policy.predict_action_chunk(batch, noise=noise),
+                          policy.predict_action_chunk(batch, noise=noise, use_kv_cache=False),
+                          atol=1e-5)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from robolearn import keys as K
+from robolearn.policies.normalize import Normalizer
+
+STATS = {K.ACTION: {"mean": [1.0, -2.0], "std": [2.0, 0.5], "min": [-1.0, -4.0], "max": [3.0, 0.0]},
+         K.image_key("front"): {"mean": [0.5] * 3, "std": [0.25] * 3, "min": [0.0] * 3,
+                                "max": [1.0] * 3}}
+
+
+@pytest.mark.parametrize("mode", ["mean_std", "min_max", "identity"])
+def test_round_trip(mode):
+    n = Normalizer({K.ACTION: mode}, {K.ACTION: 2}, STATS)
+    x = torch.randn(4, 3, 2) * 3
+    assert torch.allclose(n.unnormalize(K.ACTION, n.normalize(K.ACTION, x)), x, atol=1e-5)
+
+
+def test_min_max_maps_to_unit_interval_and_images_use_channel_stats():
+    n = Normalizer({K.ACTION: "min_max", K.image_key("front"): "mean_std"},
+                   {K.ACTION: 2, K.image_key("front"): 3}, STATS)
+    y = n.normalize(K.ACTION, torch.tensor([[-1.0, -4.0], [3.0, 0.0]]))
+    assert torch.allclose(y, torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+    img = torch.full((2, 1, 3, 4, 4), 255, dtype=torch.uint8)
+    assert torch.allclose(n.normalize(K.image_key("front"), img), torch.tensor(2.0), atol=1e-5)
+
+
+def test_stats_are_buffers_in_the_state_dict_and_dims_are_checked():
+    n = Normalizer({K.ACTION: "mean_std"}, {K.ACTION: 2}, STATS)
+    assert any("mean" in k for k in n.state_dict())
+    with pytest.raises(ValueError, match="expects 3"):
+        Normalizer({K.ACTION: "mean_std"}, {K.ACTION: 3}, STATS)
+    with pytest.raises(ValueError, match="not one of"):
+        Normalizer({K.ACTION: "zscore"}, {K.ACTION: 2}, STATS)

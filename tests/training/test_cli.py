@@ -1,0 +1,76 @@
+"""robolearn-train end to end on a real (tiny) Zarr store, presets, and import hygiene."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from robolearn import keys as K
+from robolearn.cli.train import main
+from robolearn.config import compose, list_presets
+from robolearn.policies import get_config_class, list_policies, load_policy
+from robolearn.training.checkpoint import latest_checkpoint
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    from robolearn.data.store import TrajectoryStore
+
+    url = tmp_path / "demos.zarr"
+    st = TrajectoryStore.create(url)
+    rng = np.random.default_rng(0)
+    for i, n in enumerate([7, 12, 9, 15, 10]):  # unequal lengths
+        s = rng.normal(size=(n, 3)).astype(np.float32)
+        st.append_episode(
+            {K.OBS_STATE: s, K.ACTION: np.tanh(s[:, :2]), K.REWARD: np.zeros(n, np.float32),
+             K.DONE: np.arange(n) == n - 1,
+             K.image_key("front"): rng.integers(0, 255, (n, 20, 20, 3), dtype=np.uint8),
+             K.LANGUAGE: ["pick up the cube", "place it"][i % 2], K.SKILL: "pick"},
+            {K.META_TASK: "PickPlace", K.META_INSTRUCTION: "pick up the cube",
+             K.META_SUCCESS: True, K.META_ROBOT: "panda", K.META_FPS: 10,
+             K.META_ACTION_SPACE: "joint_pos", K.META_SOURCE: "test"})
+    st.close()
+    return str(url)
+
+
+@pytest.mark.parametrize("name", list_policies())
+def test_tiny_presets_equal_the_tiny_configs(name):
+    cfg = compose(f"train/{name}_tiny", ["data.store=x"])
+    assert cfg.policy == get_config_class(name).tiny()
+    assert (cfg.data.n_obs, cfg.data.horizon) == (cfg.policy.n_obs, cfg.policy.horizon)
+    assert f"train/{name}" in list_presets()
+
+
+@pytest.mark.parametrize("name", ["bc", "flow_vla"])
+def test_cli_trains_on_a_store_and_the_checkpoint_predicts(name, tiny_store, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main([f"train/{name}_tiny", f"data.store={tiny_store}", "steps=3", f"out_dir={out}",
+               "data.batch_size=4", "data.val_ratio=0.2", "val_every=3", "progress=false"])
+    assert rc == 0 and "done: step 3" in capsys.readouterr().out
+    policy = load_policy(latest_checkpoint(out) / "policy_ema")
+    assert policy.config.image_keys == [K.image_key("front")]
+    assert policy.config.state_dim == 3 and policy.config.action_dim == 2
+    obs = {K.OBS_STATE: np.zeros((1, 3), np.float32),
+           K.image_key("front"): np.zeros((1, 3, 20, 20), np.uint8), K.LANGUAGE: ["pick"]}
+    import torch
+
+    a = policy.select_action({k: torch.as_tensor(v) if k != K.LANGUAGE else v
+                              for k, v in obs.items()})
+    assert a.shape == (1, 2) and torch.isfinite(a).all()
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert main(["train/nope"]) == 2
+    assert "valid: train/bc" in capsys.readouterr().err
+    assert main(["train/bc_tiny"]) == 2
+    assert "data.store is not set" in capsys.readouterr().err
+    assert main(["train/bc_tiny", "data.store=x", "policy.bogus=1"]) == 2
+    assert "bogus" in capsys.readouterr().err
+
+
+def test_policy_and_training_configs_import_without_torch():
+    code = ("import sys, robolearn.policies, robolearn.training.config, robolearn.cli.train; "
+            "print(' '.join(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
