@@ -6,7 +6,9 @@ Stages (each capability joins as it lands):
    Zarr trajectory store, with a rollout GIF per task;
 2. validate the store (``robolearn-data check``), summarise it (``info``), compute and
    save normalisation statistics (``stats``) and plot it (``plot``);
-3. write ``demo_report.md`` in the run folder linking everything.
+3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
+   checkpoint, metrics and loss curve in ``train/``;
+4. write ``demo_report.md`` in the run folder linking everything.
 
 Override any field of the preset as ``key=value``: ``robolearn-demo episodes=20 robot=ur5e``.
 """
@@ -66,7 +68,20 @@ def stage_data(store_path: Path, out: Path) -> dict:
     return {"info": summary, "plot": png.name}
 
 
-def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float) -> Path:
+def stage_train(cfg, store_path: Path, out: Path) -> dict:
+    from robolearn.cli.train import run
+    from robolearn.config import compose
+
+    tcfg = compose(cfg.train_preset, [f"data.store={store_path}", f"steps={cfg.train_steps}",
+                                      f"out_dir={out / 'train'}", "save_every=100000",
+                                      f"data.batch_size={cfg.train_batch_size}"])
+    last = run(tcfg)
+    return {"preset": cfg.train_preset, "steps": cfg.train_steps,
+            "final_loss": float(last.get("loss", float("nan"))), "plot": "train/loss.png"}
+
+
+def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
+                 trained: dict | None = None) -> Path:
     lines = [
         "# robolearn demo run", "",
         f"Robot `{cfg.robot}`, tasks {', '.join(f'`{t}`' for t in cfg.tasks)}, "
@@ -88,6 +103,11 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float) ->
         f"({inf['compression_ratio']:.1f}x). Normalisation statistics are saved in the store.",
         "", f"![store summary]({data['plot']})", "",
     ]
+    if trained:
+        lines += ["## Policy training (preview)", "",
+                  f"`{trained['preset']}` for {trained['steps']} steps with the shared trainer: "
+                  f"final loss {trained['final_loss']:.4f}. Checkpoint, `metrics.csv` and the "
+                  f"curve are in `train/`.", "", f"![loss]({trained['plot']})", ""]
     path = out / "demo_report.md"
     path.write_text("\n".join(lines))
     return path
@@ -108,15 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out_dir)
     _prepare_run_dir(out)
     t0 = time.time()
-    print(f"== 1/3 collect {cfg.episodes} expert episodes of {list(cfg.tasks)} ({cfg.robot})")
+    print(f"== 1/4 collect {cfg.episodes} expert episodes of {list(cfg.tasks)} ({cfg.robot})")
     collected = stage_collect(cfg, out)
-    print(f"== 2/3 validate, summarise and plot {out / 'demos.zarr'}")
+    print(f"== 2/4 validate, summarise and plot {out / 'demos.zarr'}")
     data = stage_data(out / "demos.zarr", out)
-    print("== 3/3 report")
-    report = write_report(out, cfg, collected, data, time.time() - t0)
+    trained = None
+    if cfg.train_preset:
+        print(f"== 3/4 train {cfg.train_preset} for {cfg.train_steps} steps")
+        trained = stage_train(cfg, out / "demos.zarr", out)
+    print("== 4/4 report")
+    report = write_report(out, cfg, collected, data, time.time() - t0, trained)
     (out / "demo_summary.json").write_text(json.dumps(
         {"collect": {k: v for k, v in collected.items() if k != "config"},
-         "store": data["info"]}, indent=1, default=str))
+         "store": data["info"], "train": trained}, indent=1, default=str))
     print(f"done in {time.time() - t0:.0f} s: {report}")
     return 0
 

@@ -49,3 +49,9 @@ class DemoConfig:
     """Arm model: panda or ur5e."""
     image_size: int = 96
     """Camera resolution (square, pixels)."""
+    train_preset: str = "train/bc_tiny"
+    """Policy preset trained briefly on the collected store ("" skips the stage)."""
+    train_steps: int = 100
+    """Optimiser steps of that short training run (a loss-curve preview, not a full run)."""
+    train_batch_size: int = 32
+    """Windows per batch of that run."""

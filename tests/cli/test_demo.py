@@ -11,7 +11,8 @@ pytestmark = pytest.mark.sim
 
 def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    assert main([f"out_dir={out}", "episodes=2", "tasks=[Reach]", "image_size=64"]) == 0
+    assert main([f"out_dir={out}", "episodes=2", "tasks=[Reach]", "image_size=64",
+                 "train_steps=4", "train_batch_size=4"]) == 0
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["store"]["episodes"] == 2
     assert summary["collect"]["tasks"]["Reach"]["successes"] == 2
@@ -19,8 +20,11 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "Reach.gif").stat().st_size > 1_000
     report = (out / "demo_report.md").read_text()
     assert "| Reach | 2 | 2/2 |" in report
+    assert summary["train"]["steps"] == 4 and (out / "train" / "loss.png").exists()
+    assert summary["train"]["final_loss"] == summary["train"]["final_loss"]  # not NaN
     # a second run recreates its own folder ...
-    assert main([f"out_dir={out}", "episodes=1", "tasks=[Reach]", "image_size=64"]) == 0
+    assert main([f"out_dir={out}", "episodes=1", "tasks=[Reach]", "image_size=64",
+                 "train_preset="]) == 0
     assert json.loads((out / "demo_summary.json").read_text())["store"]["episodes"] == 1
 
 
