@@ -39,15 +39,16 @@ INSTALL_REQUIRES = [
     "fsspec>=2024.6",
     "hydra-core==1.3.8",
     "omegaconf>=2.3,<2.4",
-    "gymnasium>=1.0,<2",
-    "mujoco>=3.3",
+    "gymnasium>=1.4,<2",
+    "mujoco>=4.0,<5",
+    "fast-simplification>=0.2,<0.3",  # low-poly robot meshes, made at setup time
     "transformers>=5.0,<6",
     "diffusers>=0.42,<0.43",
     "safetensors>=0.4",
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "Pillow>=10",
-    "imageio>=2.34",  # rollout GIFs
+    "imageio>=2.34,<3",  # rollout GIFs
 ]
 
 EXTRAS = {

@@ -11,9 +11,13 @@ import importlib
 SCHEMAS: dict[str, str] = {
     "sampler_schema": "robolearn.config.schemas:SamplerConfig",
     "demo_schema": "robolearn.config.schemas:DemoConfig",
+    "env_schema": "robolearn.envs.config:EnvConfig",
+    "collect_schema": "robolearn.envs.config:CollectConfig",
     "train_bc_schema": "robolearn.training.config:TrainBCConfig",
     "train_diffusion_schema": "robolearn.training.config:TrainDiffusionConfig",
     "train_flow_vla_schema": "robolearn.training.config:TrainFlowVLAConfig",
+    "nerf_schema": "robolearn.nerf.config:NerfRunConfig",
+    "planner_schema": "robolearn.planner.config:PlannerConfig",
 }
 
 _registered = False

@@ -1,0 +1,134 @@
+"""Scripted-expert episodes as store-ready records (used by ``robolearn-collect`` and the demo).
+
+One episode = reset with a seed, run the task's skill plan through the experts, and record
+per step: camera images, ``observation.state`` (joint positions, gripper closure, EE
+pose), the action actually sent, reward, done, and which skill/instruction was active.
+
+Quality labels (``meta["quality"]``), so offline RL gets mixed data on purpose:
+
+* ``expert``: the clean scripted expert.
+* ``noisy``: Gaussian noise on every executed action (std = ``noise`` x joint range); the
+  expert stays closed-loop, so most still succeed, with visibly worse motion.
+* ``failed``: deliberately sabotaged (``meta["failure_mode"]``): ``offset`` shifts every
+  expert target 8-12 cm sideways (grasps miss, places land off target), ``stop_short``
+  abandons the last skill 20-60% of the way in.  ``success`` is always what the check measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robolearn import keys as K
+from robolearn.envs.skills import ExpertContext, expert_actions
+from robolearn.envs.tasks import step_instruction
+
+QUALITIES = ("expert", "noisy", "failed")
+STATE_LAYOUT = ("joint_pos", "gripper", "ee_pose")
+#: rough expert length of each skill in control steps at 10 Hz (for stop_short sabotage)
+TYPICAL_STEPS = {"reach": 10, "pick": 32, "place": 26, "push": 60, "open_drawer": 42,
+                 "close_drawer": 42}
+
+
+def state_vector(obs: dict) -> np.ndarray:
+    """``observation.state``: joint_pos (n), gripper (1), ee_pose (7) -> float32 (n + 8,)."""
+    return np.concatenate([obs[k] for k in STATE_LAYOUT]).astype(np.float32)
+
+
+def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float,
+                   failed_fraction: float) -> str:
+    u = rng.uniform()
+    if u < failed_fraction:
+        return "failed"
+    if noise > 0 and u < failed_fraction + noisy_fraction:
+        return "noisy"
+    return "expert"
+
+
+def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
+            max_steps: int | None = None, video: list | None = None,
+            options: dict | None = None) -> tuple[dict, dict]:
+    """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
+
+    Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
+    a list, the env's ``render()`` frames are appended to it.
+    """
+    if quality not in QUALITIES:
+        raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
+    base = env.unwrapped
+    task = base.task
+    max_steps = max_steps or base.cfg.max_episode_steps or task.max_steps
+    rng = np.random.default_rng([seed, 7919])  # sabotage/noise stream, separate from the scene
+    obs, info = env.reset(seed=seed, options=options)
+    failure_mode, offset, cut_fraction = None, None, None
+    if quality == "failed":
+        failure_mode = str(rng.choice(["offset", "stop_short"]))
+        if failure_mode == "offset":
+            a = rng.uniform(0, 2 * np.pi)
+            offset = rng.uniform(0.08, 0.12) * np.array([np.cos(a), np.sin(a), 0.0])
+        else:  # abandon the last skill 20-60% of the way in
+            cut_fraction = rng.uniform(0.2, 0.6)
+    ctx = ExpertContext(base.sim, offset=offset)
+    noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
+    rec = {k: [] for k in ("images", "state", "action", "reward", "done", "lang", "skill")}
+    if video is not None:
+        video.append(env.render())
+    t, ended = 0, False
+    plan = task.plan(base.task_args)
+    for n_skill, (skill, args) in enumerate(plan):
+        lang = step_instruction(skill, args)
+        stop_at = None
+        if cut_fraction is not None and n_skill == len(plan) - 1:
+            stop_at = t + max(1, int(cut_fraction * TYPICAL_STEPS[skill]))
+        label = f"{skill}({','.join(f'{v}' for v in args.values())})"
+        for action in expert_actions(env, skill, args, ctx):
+            if noise_scale is not None:
+                action = np.clip(action + rng.normal(0, 1, action.shape) * noise_scale,
+                                 base.action_space.low, base.action_space.high).astype(np.float32)
+            rec["images"].append(obs.get("images", {}))
+            rec["state"].append(state_vector(obs))
+            obs, reward, terminated, truncated, info = env.step(action)
+            t += 1
+            ended = terminated or truncated or t >= max_steps or (stop_at is not None
+                                                                 and t >= stop_at)
+            rec["action"].append(np.asarray(action, np.float32))
+            rec["reward"].append(reward)
+            rec["done"].append(bool(ended))
+            rec["lang"].append(lang)
+            rec["skill"].append(label)
+            if video is not None:
+                video.append(env.render())
+            if ended:
+                break
+        if ended:
+            break
+    if not rec["action"]:
+        raise RuntimeError(f"{task.name} seed {seed}: the expert produced no steps")
+    rec["done"][-1] = True
+    success = bool(task.success(base.sim, base.task_args))
+    steps = {K.OBS_STATE: np.stack(rec["state"]), K.ACTION: np.stack(rec["action"]),
+             K.REWARD: np.asarray(rec["reward"], np.float32),
+             K.DONE: np.asarray(rec["done"], bool), K.LANGUAGE: rec["lang"],
+             K.SKILL: rec["skill"]}
+    for cam in base.cfg.cameras.names:
+        steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
+    meta = {K.META_TASK: task.name, K.META_INSTRUCTION: base.instruction,
+            K.META_SUCCESS: success, K.META_ROBOT: base.cfg.robot,
+            K.META_FPS: float(base.cfg.control_hz), K.META_ACTION_SPACE: base.cfg.action_space,
+            K.META_SOURCE: "sim/scripted_expert", K.META_SEED: int(seed),
+            "quality": quality, "failure_mode": failure_mode,
+            "noise": float(noise) if quality == "noisy" else 0.0,
+            "task_args": dict(base.task_args), "plan": [[s, a] for s, a in
+                                                        task.plan(base.task_args)],
+            "state_layout": {k: int(np.asarray(obs[k]).shape[0]) for k in STATE_LAYOUT},
+            "final_symbolic_state": info["symbolic_state"]["facts"], "env_id":
+            f"robolearn/{task.name}-v0"}
+    return steps, meta
+
+
+def _noise_scale(base) -> np.ndarray:
+    """Per-dimension noise unit: the joint range for joint targets, 1 for EE deltas; the
+    gripper channel is left clean (noise there only toggles the grasp)."""
+    low, high = base.action_space.low.astype(float), base.action_space.high.astype(float)
+    scale = (high - low) if base.cfg.action_space == "joint_pos" else np.ones_like(low)
+    scale[-1] = 0.0
+    return scale

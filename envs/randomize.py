@@ -1,0 +1,107 @@
+"""Domain randomisation: everything about an episode's scene is drawn from one seed.
+
+``sample_layout`` draws poses (rejection sampling keeps cubes apart and off the bowl, the
+pad and the drawer's sweep); ``apply_visuals`` jitters colours, the key light and the fixed
+cameras in the compiled model.  Both take a ``numpy.random.Generator``, so an episode is
+reproducible from its seed alone.  Values are always set from the nominal model, never
+accumulated, so resets do not drift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robolearn.envs import scene as S
+from robolearn.envs.config import RandomizationConfig
+from robolearn.envs.geometry import lookat_quat
+from robolearn.envs.sim import Layout, TabletopSim
+
+
+def _drawer_keepout(cab_xy) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 of the cabinet plus the open drawer's sweep and the gripper around it."""
+    hx, hy, _ = S.CABINET_HALF
+    return (cab_xy[0] - hx - S.DRAWER_TRAVEL - 0.09, cab_xy[0] + hx,
+            cab_xy[1] - hy - 0.06, cab_xy[1] + hy)
+
+
+def _outside(xy, box, margin: float) -> bool:
+    x0, x1, y0, y1 = box
+    return not (x0 - margin < xy[0] < x1 + margin and y0 - margin < xy[1] < y1 + margin)
+
+
+def sample_layout(rng: np.random.Generator, cfg: RandomizationConfig,
+                  drawer_opening: float = 0.0) -> Layout:
+    if not cfg.object_poses:
+        names = list(S.CUBES)
+        return Layout(cube_xy={n: (0.40 + 0.0 * i, -0.12 + 0.12 * i) for i, n in enumerate(names)},
+                      cube_yaw={n: 0.0 for n in names}, bowl_xy=S.BOWL_XY, pad_xy=S.PAD_XY,
+                      cabinet_xy=S.CABINET_XY, drawer_opening=drawer_opening)
+    cab = (S.CABINET_XY[0] + rng.uniform(-0.02, 0.02), S.CABINET_XY[1] + rng.uniform(-0.02, 0.02))
+    bowl = (S.BOWL_XY[0] + rng.uniform(-0.05, 0.05), S.BOWL_XY[1] + rng.uniform(-0.03, 0.04))
+    keepout = _drawer_keepout(cab)
+    while True:
+        pad = (rng.uniform(0.40, 0.60), rng.uniform(-0.10, 0.10))
+        if np.hypot(pad[0] - bowl[0], pad[1] - bowl[1]) > 0.18 and _outside(pad, keepout, 0.05):
+            break
+    cubes: dict = {}
+    reg = S.CUBE_REGION
+    for name in S.CUBES:
+        for _ in range(10_000):
+            xy = (rng.uniform(*reg.x), rng.uniform(*reg.y))
+            ok = (np.hypot(xy[0] - bowl[0], xy[1] - bowl[1]) > S.BOWL_RADIUS + 0.07
+                  and np.hypot(xy[0] - pad[0], xy[1] - pad[1]) > S.PAD_HALF + 0.06
+                  and _outside(xy, keepout, 0.03)
+                  and all(np.hypot(xy[0] - o[0], xy[1] - o[1]) > 0.09 for o in cubes.values()))
+            if ok:
+                cubes[name] = xy
+                break
+        else:  # pragma: no cover - the region is far larger than needed
+            raise RuntimeError("could not place cubes; the sampling region is too crowded")
+    yaws = {n: float(rng.uniform(-np.pi / 4, np.pi / 4)) for n in S.CUBES}
+    return Layout(cube_xy=cubes, cube_yaw=yaws, bowl_xy=bowl, pad_xy=pad, cabinet_xy=cab,
+                  drawer_opening=drawer_opening)
+
+
+class VisualRandomizer:
+    """Remembers the nominal colours/lights/cameras of a model and re-draws them per episode."""
+
+    def __init__(self, sim: TabletopSim, cfg: RandomizationConfig):
+        m = sim.model
+        self.sim, self.cfg = sim, cfg
+        self.geom_rgba = m.geom_rgba.copy()
+        self.light_dir = m.light_dir.copy()
+        self.light_diffuse = m.light_diffuse.copy()
+        self.cam_pos = m.cam_pos.copy()
+        self.cam_quat = m.cam_quat.copy()
+        self.cube_geoms = [m.geom(n).id for n in S.CUBES]
+        self.table = m.geom("table").id
+        self.fixed_cams = [(m.camera(c).id, pos, tgt) for c, (pos, tgt, _) in S.CAMERAS.items()]
+        self.key_light = m.light("key").id
+
+    def apply(self, rng: np.random.Generator) -> None:
+        m, cfg = self.sim.model, self.cfg
+        m.geom_rgba[:] = self.geom_rgba
+        m.light_dir[:] = self.light_dir
+        m.light_diffuse[:] = self.light_diffuse
+        m.cam_pos[:] = self.cam_pos
+        m.cam_quat[:] = self.cam_quat
+        # draw every random number even when a part is disabled: the sequence (and so the
+        # layout of later episodes) must not depend on which parts are switched on
+        col = rng.uniform(-0.08, 0.08, size=(len(self.cube_geoms), 3))
+        table = rng.uniform(-0.12, 0.12, size=3)
+        light = rng.normal(0.0, 0.25, size=2), rng.uniform(0.45, 0.8)
+        cams = rng.normal(0.0, 1.0, size=(len(self.fixed_cams), 2, 3))
+        if cfg.colors:
+            for g, dc in zip(self.cube_geoms, col):
+                m.geom_rgba[g, :3] = np.clip(self.geom_rgba[g, :3] + dc, 0.0, 1.0)
+            m.geom_rgba[self.table, :3] = np.clip(self.geom_rgba[self.table, :3] + table, 0, 1)
+        if cfg.lighting:
+            d = self.light_dir[self.key_light] + np.r_[light[0], 0.0]
+            m.light_dir[self.key_light] = d / np.linalg.norm(d)
+            m.light_diffuse[self.key_light] = light[1]
+        if cfg.camera_jitter > 0:
+            for (cid, pos, tgt), noise in zip(self.fixed_cams, cams):
+                p = np.asarray(pos) + cfg.camera_jitter * noise[0]
+                t = np.asarray(tgt) + cfg.camera_jitter * noise[1]
+                m.cam_pos[cid] = p
+                m.cam_quat[cid] = lookat_quat(p, t)
