@@ -8,7 +8,9 @@ Stages (each capability joins as it lands):
    save normalisation statistics (``stats``) and plot it (``plot``);
 3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
    checkpoint, metrics and loss curve in ``train/``;
-4. write ``demo_report.md`` in the run folder linking everything.
+4. plan an instruction with the skill library and the embedded LLM planner and execute it
+   in sim, re-planning on failure (``robolearn-plan``): report and video in ``plan/``;
+5. write ``demo_report.md`` in the run folder linking everything.
 
 Override any field of the preset as ``key=value``: ``robolearn-demo episodes=20 robot=ur5e``.
 """
@@ -80,8 +82,22 @@ def stage_train(cfg, store_path: Path, out: Path) -> dict:
             "final_loss": float(last.get("loss", float("nan"))), "plot": "train/loss.png"}
 
 
+def stage_plan(cfg, out: Path) -> dict:
+    from robolearn.cli.plan import main as plan_main
+
+    argv = [cfg.plan_instruction, "--env", cfg.plan_env, "--seed", str(cfg.seed),
+            "--robot", cfg.robot, "--library", str(out / "skills.db"), "--out", str(out / "plan"),
+            "--video"]
+    if cfg.plan_task_args:
+        argv += ["--task-args", *cfg.plan_task_args]
+    rc = plan_main(argv)
+    report = json.loads((out / "plan" / "report.json").read_text())
+    report["exit_code"] = rc
+    return report
+
+
 def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
-                 trained: dict | None = None) -> Path:
+                 trained: dict | None = None, planned: dict | None = None) -> Path:
     lines = [
         "# robolearn demo run", "",
         f"Robot `{cfg.robot}`, tasks {', '.join(f'`{t}`' for t in cfg.tasks)}, "
@@ -108,6 +124,18 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
                   f"`{trained['preset']}` for {trained['steps']} steps with the shared trainer: "
                   f"final loss {trained['final_loss']:.4f}. Checkpoint, `metrics.csv` and the "
                   f"curve are in `train/`.", "", f"![loss]({trained['plot']})", ""]
+    if planned:
+        plans = planned.get("plans") or []
+        first = plans[0] if plans else {}
+        lines += ["## Planning and execution in sim", "",
+                  f"Instruction: *{planned.get('instruction', '')}* in `{cfg.plan_env}`.", "",
+                  f"Status **{planned.get('status')}**, task success "
+                  f"**{planned.get('success')}**, re-plans {planned.get('replans', 0)}. "
+                  f"Details in `plan/report.md`.", ""]
+        if first:
+            lines += [f"First plan: `{first.get('text', first)}`", ""]
+        if (out / "plan" / "video.gif").exists():
+            lines += ["![plan execution](plan/video.gif)", ""]
     path = out / "demo_report.md"
     path.write_text("\n".join(lines))
     return path
@@ -128,19 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out_dir)
     _prepare_run_dir(out)
     t0 = time.time()
-    print(f"== 1/4 collect {cfg.episodes} expert episodes of {list(cfg.tasks)} ({cfg.robot})")
+    print(f"== 1/5 collect {cfg.episodes} expert episodes of {list(cfg.tasks)} ({cfg.robot})")
     collected = stage_collect(cfg, out)
-    print(f"== 2/4 validate, summarise and plot {out / 'demos.zarr'}")
+    print(f"== 2/5 validate, summarise and plot {out / 'demos.zarr'}")
     data = stage_data(out / "demos.zarr", out)
     trained = None
     if cfg.train_preset:
-        print(f"== 3/4 train {cfg.train_preset} for {cfg.train_steps} steps")
+        print(f"== 3/5 train {cfg.train_preset} for {cfg.train_steps} steps")
         trained = stage_train(cfg, out / "demos.zarr", out)
-    print("== 4/4 report")
-    report = write_report(out, cfg, collected, data, time.time() - t0, trained)
+    planned = None
+    if cfg.plan_instruction:
+        print(f"== 4/5 plan and execute: {cfg.plan_instruction!r} in {cfg.plan_env}")
+        planned = stage_plan(cfg, out)
+    print("== 5/5 report")
+    report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned)
     (out / "demo_summary.json").write_text(json.dumps(
         {"collect": {k: v for k, v in collected.items() if k != "config"},
-         "store": data["info"], "train": trained}, indent=1, default=str))
+         "store": data["info"], "train": trained, "plan": planned}, indent=1, default=str))
     print(f"done in {time.time() - t0:.0f} s: {report}")
     return 0
 

@@ -55,3 +55,9 @@ class DemoConfig:
     """Optimiser steps of that short training run (a loss-curve preview, not a full run)."""
     train_batch_size: int = 32
     """Windows per batch of that run."""
+    plan_instruction: str = "put the red block in the bowl, then close the drawer"
+    """Instruction the embedded LLM planner turns into skills and executes in sim ("" skips)."""
+    plan_env: str = "BowlThenCloseDrawer"
+    """Sim task whose scene (and success check) the planned instruction runs in."""
+    plan_task_args: list[str] = field(default_factory=lambda: ["obj=red_block"])
+    """Task arguments k=v so the task's success check matches the instruction."""

@@ -22,9 +22,13 @@ def test_demo_end_to_end(tmp_path):
     assert "| Reach | 2 | 2/2 |" in report
     assert summary["train"]["steps"] == 4 and (out / "train" / "loss.png").exists()
     assert summary["train"]["final_loss"] == summary["train"]["final_loss"]  # not NaN
+    plan = summary["plan"]
+    assert plan["status"] == "ok" and plan["success"] is True
+    assert [s["skill"] for s in plan["plans"][0]["steps"]] == ["pick", "place", "close_drawer"]
+    assert (out / "plan" / "video.gif").exists() and "## Planning and execution" in report
     # a second run recreates its own folder ...
     assert main([f"out_dir={out}", "episodes=1", "tasks=[Reach]", "image_size=64",
-                 "train_preset="]) == 0
+                 "train_preset=", "plan_instruction="]) == 0
     assert json.loads((out / "demo_summary.json").read_text())["store"]["episodes"] == 1
 
 
