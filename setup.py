@@ -70,6 +70,10 @@ EXTRAS = {
         "ros-kilted-lifecycle-msgs", "ros-kilted-nav-msgs", "ros-kilted-builtin-interfaces",
         "ros-kilted-rcl-interfaces",
     ],
+    # NeRF bridge: nerfstudio beside the CPU torch, with torchvision 0.28.0 made importable
+    # by `python -m robolearn.nerf.tv_compat --install`. nerfstudio's dependency
+    # nuscenes-devkit pins numpy<2, so it lives in its own venv for now (`make nerf-venv`).
+    "nerf": ["nerfstudio==1.1.5", "torchvision==0.28.0"],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
     # `robolearn-data convert`: robomimic HDF5 and rosbag2 (MCAP/sqlite3) importers

@@ -102,10 +102,16 @@ class Schema:
         return cls(specs)
 
 
+def text_array(values) -> np.ndarray:
+    """A 1-D array of Python strings: numpy 2's variable-length StringDType, or an object
+    array on numpy 1.x (nerfstudio's dependencies still pin numpy < 2)."""
+    dtype = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else object
+    return np.array(list(values), dtype=dtype)
+
+
 def _as_text(key: str, value: Any, length: int) -> np.ndarray:
-    text = np.dtypes.StringDType()
     if isinstance(value, str):
-        return np.array([value] * length, dtype=text)
+        return text_array([value] * length)
     arr = np.asarray(value)
     if arr.ndim != 1 or not (arr.dtype.kind in "UOT"):
         raise EpisodeValidationError(
@@ -114,7 +120,7 @@ def _as_text(key: str, value: Any, length: int) -> np.ndarray:
     for v in arr:
         if not isinstance(v, str):
             raise EpisodeValidationError(f"{key!r} holds a non-string value {v!r}; pass strings")
-    return np.array([str(v) for v in arr], dtype=text)
+    return text_array(str(v) for v in arr)
 
 
 def normalise_steps(steps: Mapping[str, Any]) -> dict[str, np.ndarray]:
