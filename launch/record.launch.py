@@ -1,30 +1,12 @@
 """Record a robot's topics into a store: `ros2 launch robolearn record.launch.py store:=demos.zarr`.
 
-A thin adapter: the nodes, their parameters and remappings come from
-robolearn.ros_nodes.graph, the same description the tests start as processes.
+A thin adapter over robolearn.ros_nodes.graph (remap joint_states/command with arguments).
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
-from robolearn.ros_nodes.graph import LAUNCH_ARGS, graph, share_dir
+from robolearn.ros_nodes.launching import launch_description
 
 GRAPH = "record"
 
 
-def _nodes(context):
-    args = {k: LaunchConfiguration(k).perform(context) for k in LAUNCH_ARGS[GRAPH]}
-    return [Node(package="robolearn", executable=s.executable, name=s.name,
-                 namespace=s.namespace or None, output="screen",
-                 parameters=[str(share_dir() / f) for f in s.params_files] + [s.parameters],
-                 remappings=s.remappings)
-            for s in graph(GRAPH, **args)]
-
-
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(k, default_value=d, description=h)
-         for k, (d, h) in LAUNCH_ARGS[GRAPH].items()]
-        + [OpaqueFunction(function=_nodes)])
+    return launch_description(GRAPH)

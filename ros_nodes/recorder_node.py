@@ -16,7 +16,6 @@ at most the open episode, never what was already written.
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
@@ -163,15 +162,9 @@ def _open_or_create(url: str):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    from robolearn.ros_nodes.launching import spin
+
+    spin(RecorderNode, args)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def _print_info(d: dict) -> None:
         print(f"   length min/mean/max {el['min']}/{el['mean']:.1f}/{el['max']}")
     else:
         print()
-    print(f"tasks      " + ", ".join(f"{t}: {n}" for t, n in d["tasks"].items()))
+    print("tasks      " + ", ".join(f"{t}: {n}" for t, n in d["tasks"].items()))
     if d["success_rate"] is not None:
         print(f"success    {100 * d['success_rate']:.1f}%   robots {', '.join(d['robots'])}   fps {d['fps']}")
     print(f"{'key':36s} {'dtype':8s} {'shape':14s} {'chunk':>6s} {'raw':>10s} {'stored':>10s} {'ratio':>6s}")

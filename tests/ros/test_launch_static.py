@@ -22,7 +22,7 @@ def test_launch_file_is_a_thin_adapter(launch_file):
     graph_name = next(n.value.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                       and getattr(n.targets[0], "id", None) == "GRAPH")
     assert graph_name in LAUNCH_ARGS
-    assert "generate_launch_description" in src and "graph(GRAPH" in src
+    assert "generate_launch_description" in src and "launch_description(GRAPH)" in src
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCH_ARGS))
