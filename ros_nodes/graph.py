@@ -109,7 +109,7 @@ def command(spec: NodeSpec) -> list[str]:
     exe = Path(sys.executable).parent / spec.executable
     argv = [str(exe), "--ros-args", "-r", f"__node:={spec.name}"]
     if spec.namespace:
-        argv += ["-r", f"__ns:={spec.namespace}"]
+        argv += ["-r", f"__ns:=/{spec.namespace.lstrip('/')}"]
     for f in spec.params_files:
         argv += ["--params-file", str(share_dir() / f)]
     for k, v in spec.parameters.items():

