@@ -122,7 +122,7 @@ def test_relabel_describes_chains_and_writes_them_back(lib, tmp_path, capsys):
     from robolearn.data.testing import make_synthetic_store
 
     url = tmp_path / "demos.zarr"
-    make_synthetic_store(url, lengths=(10, 6))  # each episode: reach then pick
+    make_synthetic_store(url, lengths=(10, 6)).close()  # each episode: reach then pick
     run(capsys, "list")
     rc, out, _ = run(capsys, "relabel", url, "--yes", "--json")
     rows = json.loads(out)
