@@ -30,8 +30,10 @@ ENCODINGS = {"rgb8": (3, False), "bgr8": (3, True), "rgba8": (4, False), "bgra8"
 
 
 def stamp(t: float) -> Time:
-    sec = int(math.floor(t))
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    """Seconds -> Time. Rounds the total to whole nanoseconds first, so 2.9999999999
+    becomes 3 s + 0 ns (rounding only the fraction wrapped it to 2 s + 0 ns)."""
+    sec, nanosec = divmod(int(round(t * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def to_seconds(msg_stamp) -> float:

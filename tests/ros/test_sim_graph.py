@@ -98,9 +98,7 @@ def test_bridge_publishes_what_it_claims(sim_graph):
     q = got["pose"][-1].pose.orientation
     assert abs(q.w**2 + q.x**2 + q.y**2 + q.z**2 - 1) < 1e-6
     clocks = [M.to_seconds(c.clock) for c in got["clock"]]
-    # /clock is global: tolerate another graph on the same domain, ours advances steadily
-    steps = np.diff(clocks)
-    assert clocks[-1] > clocks[0] and np.mean(steps > 0) > 0.8
+    assert clocks == sorted(clocks) and clocks[-1] > clocks[0]  # sim time only moves forward
     assert got["instr"][-1].data  # the task's language instruction, latched
     st = json.loads(got["state"][-1].data)
     assert st["task"] == "Reach" and "symbolic_state" in st
