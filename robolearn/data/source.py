@@ -128,7 +128,7 @@ class FrameSource:
         """
         if key in self._direct:
             return self._direct[key]
-        reader = None
+        fast = None
         arr = self.store.array(key)
         meta = arr.metadata
         names = [type(c).__name__ for c in getattr(meta, "codecs", ())]
@@ -146,8 +146,9 @@ class FrameSource:
                 except FileNotFoundError:  # never-written chunk = fill value
                     return np.zeros(shape, dtype=np.uint8)
                 return np.frombuffer(codec.decode(raw), dtype=np.uint8).reshape(shape)
-        self._direct[key] = reader
-        return reader
+            fast = reader
+        self._direct[key] = fast
+        return fast
 
 
 def open_source(url: str, storage_options: Mapping | None, keys, budget: float,

@@ -160,7 +160,7 @@ class TrajectoryStore:
         if mode == "a":
             store._acquire_lock()
             store._repair()
-        store.refresh()
+        store._load_ends()  # the group was just opened: no need to reopen it as refresh() does
         return store
 
     def close(self) -> None:
@@ -294,6 +294,9 @@ class TrajectoryStore:
             # zarr caches a group's attributes when it is opened: reopen to see a schema
             # (and stats) written by another process since
             self._group = zarr.open_group(store=self._group.store, mode="r")
+        self._load_ends()
+
+    def _load_ends(self) -> None:
         ends = self._group[EPISODE_ENDS][:].astype(np.int64)
         self._ends = ends[: self._committed_count(ends)]
         self._meta_cache = None

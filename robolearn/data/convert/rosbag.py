@@ -35,7 +35,7 @@ import numpy as np
 from robolearn import keys as K
 from robolearn.data.convert import ConvertReport, finish
 from robolearn.data.errors import EpisodeValidationError
-from robolearn.data.resample import POLICIES, Resampler
+from robolearn.data.resample import Resampler
 
 @dataclass
 class RosbagOptions:
@@ -143,10 +143,6 @@ def convert_rosbag(src: str, dst: str, *, cameras: Mapping[str, str], joint_stat
     from robolearn.data.store import TrajectoryStore
 
     opt = RosbagOptions(cameras=dict(cameras), joint_states=joint_states, **kwargs)
-    if opt.policy not in POLICIES:
-        raise ValueError(f"alignment policy must be one of {POLICIES}, got {opt.policy!r}")
-    if opt.rate <= 0:
-        raise ValueError(f"rate must be > 0 Hz, got {opt.rate}")
     path = Path(src)
     if path.is_file():
         path = path.parent
