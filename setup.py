@@ -89,6 +89,7 @@ CONSOLE_SCRIPTS = [
     "robolearn-demo = robolearn.cli.demo:main",
     "robolearn-collect = robolearn.cli.collect:main",
     "robolearn-train = robolearn.cli.train:main",
+    "robolearn-eval = robolearn.cli.eval:main",
     "robolearn-skills = robolearn.cli.skills:main",
     "robolearn-plan = robolearn.cli.plan:main",
     "robolearn-nerf = robolearn.cli.nerf:main",

@@ -30,8 +30,9 @@ TYPICAL_STEPS = {"reach": 10, "pick": 32, "place": 26, "push": 60, "open_drawer"
 
 
 def state_vector(obs: dict) -> np.ndarray:
-    """``observation.state``: joint_pos (n), gripper (1), ee_pose (7) -> float32 (n + 8,)."""
-    return np.concatenate([obs[k] for k in STATE_LAYOUT]).astype(np.float32)
+    """``observation.state``: joint_pos (n), gripper (1), ee_pose (7) -> float32 (..., n + 8)
+    (batched observations of a vector env work too)."""
+    return np.concatenate([obs[k] for k in STATE_LAYOUT], axis=-1).astype(np.float32)
 
 
 def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float,

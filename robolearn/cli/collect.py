@@ -106,13 +106,6 @@ def _check(cfg) -> None:
         raise SystemExit("error: --noise must be >= 0")
 
 
-def _write_gif(path: Path, frames: list, fps: float) -> None:
-    import imageio.v2 as imageio
-
-    frames = frames[::2]  # half the frames at half the rate: same duration, half the size
-    imageio.mimsave(path, frames, duration=2.0 / fps, loop=0)
-
-
 def _open_or_create(out: str):
     from robolearn.data.errors import StoreError
     from robolearn.data.store import TrajectoryStore, is_remote
@@ -133,6 +126,7 @@ def collect(cfg, progress: bool = True) -> dict:
     from robolearn.envs.assets import require_assets
     from robolearn.envs.demos import choose_quality, rollout
     from robolearn.envs.tabletop_env import TabletopEnv
+    from robolearn.utils.video import write_gif
 
     _check(cfg)
     require_assets()
@@ -173,7 +167,7 @@ def collect(cfg, progress: bool = True) -> dict:
             summary["episodes_written"] += 1
             if frames:
                 gif = run_dir / f"{task}.gif"
-                _write_gif(gif, frames, env.unwrapped.cfg.control_hz)
+                write_gif(gif, frames, env.unwrapped.cfg.control_hz)
                 summary.setdefault("gifs", {})[task] = str(gif)
                 gif_done.add(task)
             if bar is not None:

@@ -132,7 +132,7 @@ def run_render(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robolearn.config import ConfigError, compose, list_presets
+    from robolearn.config import compose_cli
 
     ap = argparse.ArgumentParser(prog="robolearn-nerf", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,15 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if "=" in args.preset:  # only overrides given
         args.overrides.insert(0, args.preset)
         args.preset = "nerf/tiny"
-    presets = [p for p in list_presets() if p.startswith("nerf/")]
-    if args.preset not in presets:
-        print(f"robolearn-nerf: unknown preset {args.preset!r}; valid: {', '.join(presets)}",
-              file=sys.stderr)
-        return 2
-    try:
-        cfg = compose(args.preset, args.overrides)
-    except ConfigError as e:
-        print(f"robolearn-nerf: {e}", file=sys.stderr)
+    cfg = compose_cli("robolearn-nerf", args.preset, args.overrides, "nerf")
+    if cfg is None:
         return 2
     run_train(cfg)
     return 0

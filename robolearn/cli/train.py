@@ -42,8 +42,9 @@ def build_datasets(cfg):
 def run(cfg, evaluator=None):
     """Build datasets and the policy from a composed training config, then train.
 
-    ``evaluator(policy, step) -> {metric: value}`` (e.g. sim rollouts) runs every
-    ``cfg.eval_every`` steps; see :class:`robolearn.training.trainer.Trainer`.
+    ``evaluator(policy, step) -> {metric: value}`` runs every ``cfg.eval_every`` steps
+    (default: sim rollouts with the ``cfg.eval`` protocol, reports in ``<out_dir>/eval/``);
+    see :class:`robolearn.training.trainer.Trainer`.
     """
     import torch
 
@@ -51,6 +52,10 @@ def run(cfg, evaluator=None):
     from robolearn.training.trainer import Trainer
 
     train, val, stats = build_datasets(cfg)
+    if evaluator is None and cfg.eval_every > 0:
+        from robolearn.eval.run import sim_evaluator
+
+        evaluator = sim_evaluator(cfg.eval, cfg.out_dir)
     cfg.policy.resolve_features(stats, image_keys=train.image_keys)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
@@ -63,22 +68,15 @@ def run(cfg, evaluator=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robolearn.config import ConfigError, compose, list_presets
+    from robolearn.config import compose_cli
 
     ap = argparse.ArgumentParser(prog="robolearn-train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("preset", help="config preset, e.g. train/flow_vla or train/bc_tiny")
     ap.add_argument("overrides", nargs="*", help="hydra overrides key=value")
     args = ap.parse_args(argv)
-    presets = [p for p in list_presets() if p.startswith("train/")]
-    if args.preset not in presets:
-        print(f"robolearn-train: unknown preset {args.preset!r}; valid: {', '.join(presets)}",
-              file=sys.stderr)
-        return 2
-    try:
-        cfg = compose(args.preset, args.overrides)
-    except ConfigError as e:
-        print(f"robolearn-train: {e}", file=sys.stderr)
+    cfg = compose_cli("robolearn-train", args.preset, args.overrides, "train")
+    if cfg is None:
         return 2
     if cfg.data.store in ("???", ""):
         print("robolearn-train: data.store is not set; pass data.store=PATH_OR_URL",

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from robolearn.config.registry import SCHEMAS, register_schemas
 
-__all__ = ["SCHEMAS", "ConfigError", "compose", "config_dir", "register_schemas", "list_presets"]
+__all__ = ["SCHEMAS", "ConfigError", "compose", "compose_cli", "config_dir", "register_schemas",
+           "list_presets"]
 
 
 class ConfigError(ValueError):
@@ -67,3 +68,19 @@ def compose(name: str, overrides: Sequence[str] = ()) -> Any:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"config {name!r} with overrides {list(overrides)}: {msg} "
                           f"(valid presets: {', '.join(list_presets())})") from e
+
+
+def compose_cli(prog: str, preset: str, overrides: Sequence[str], group: str) -> Any:
+    """A CLI's preset under ``configs/<group>/`` + overrides -> its typed config, or None
+    after printing one line that names the problem and the valid choices (unknown preset,
+    config not fitting its schema): the CLI then exits with status 2.
+    """
+    presets = [p for p in list_presets() if p.startswith(group + "/")]
+    if preset not in presets:
+        print(f"{prog}: unknown preset {preset!r}; valid: {', '.join(presets)}", file=sys.stderr)
+        return None
+    try:
+        return compose(preset, overrides)
+    except ConfigError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None

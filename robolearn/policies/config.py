@@ -28,6 +28,8 @@ class PolicyConfig:
     """Camera keys the policy reads, e.g. observation.images.front (empty = all in the dataset)."""
     image_size: int = 96
     """Square side the images are resized to before encoding (pixels)."""
+    image_shift_px: int = 0
+    """Training augmentation: random image shift of up to this many pixels (0 = off)."""
     state_norm: str = "mean_std"
     """Normalisation of observation.state: mean_std, min_max or identity."""
     action_norm: str = "min_max"

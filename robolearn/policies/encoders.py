@@ -23,14 +23,35 @@ from torch import nn
 from robolearn import keys as K
 
 
-def prepare_images(normalizer, key: str, images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (..., 3, H, W) -> normalised float (N, 3, size, size) with leading dims flattened."""
+def prepare_images(normalizer, key: str, images: torch.Tensor, size: int,
+                   shift_px: int = 0) -> torch.Tensor:
+    """uint8 (..., 3, H, W) -> normalised float (..., 3, size, size).
+
+    ``shift_px > 0`` (training only) translates each image by a random whole-image shift
+    of up to ``shift_px`` pixels with border padding (DrQ's random shift, the augmentation
+    Diffusion Policy's random crop approximates): cheap, and it stops small image datasets
+    from being memorised pixel by pixel.
+    """
     x = normalizer.normalize(key, images)
     lead = x.shape[:-3]
     x = x.reshape(-1, *x.shape[-3:])
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if shift_px > 0:
+        x = random_shift(x, shift_px)
     return x.reshape(*lead, 3, size, size)
+
+
+def random_shift(x: torch.Tensor, shift_px: int) -> torch.Tensor:
+    """Translate each image of (N, C, S, S) by up to ``shift_px`` pixels (border padding)."""
+    n, _, h, w = x.shape
+    shift = torch.randint(-shift_px, shift_px + 1, (n, 2), device=x.device).to(x.dtype)
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = 2.0 * shift[:, 0] / w
+    theta[:, 1, 2] = 2.0 * shift[:, 1] / h
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=False)
 
 
 class SpatialSoftmax(nn.Module):
@@ -84,8 +105,10 @@ class ObservationEncoder(nn.Module):
     """Raw observation window -> (B, n_obs, feature_dim) (images pooled per camera + state)."""
 
     def __init__(self, normalizer, image_keys: Sequence[str], state_dim: int, image_size: int,
-                 image_encoder: nn.Module | None = None, image_dim: int = 128):
+                 image_encoder: nn.Module | None = None, image_dim: int = 128,
+                 shift_px: int = 0):
         super().__init__()
+        self.shift_px = shift_px
         self.normalizer, self.image_keys = normalizer, list(image_keys)
         self.image_size, self.state_dim = image_size, state_dim
         self.image_encoder = None
@@ -100,7 +123,8 @@ class ObservationEncoder(nn.Module):
         state = self.normalizer.normalize(K.OBS_STATE, obs[K.OBS_STATE].float())  # (B, T, D)
         feats = []
         for i, key in enumerate(self.image_keys):
-            img = prepare_images(self.normalizer, key, obs[key], self.image_size)  # (B,T,3,S,S)
+            img = prepare_images(self.normalizer, key, obs[key], self.image_size,
+                                 self.shift_px if self.training else 0)  # (B,T,3,S,S)
             b, t = img.shape[:2]
             f = self.image_encoder.pool(self.image_encoder(img.flatten(0, 1)))
             feats.append(f.view(b, t, -1) + self.camera_embed[i])

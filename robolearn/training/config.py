@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from robolearn.config.schemas import SamplerConfig
+from robolearn.eval.config import EvalProtocol
 from robolearn.policies.bc.config import BCConfig
 from robolearn.policies.diffusion.config import DiffusionConfig
 from robolearn.policies.flow_vla.config import FlowVLAConfig
@@ -63,7 +64,7 @@ class TrainConfig:
     val_batches: int = 4
     """Validation batches per evaluation."""
     eval_every: int = 0
-    """Call the evaluator (e.g. sim rollouts) every N steps with the EMA weights (0 = never)."""
+    """Roll the EMA weights out in the sim every N steps with the `eval` protocol (0 = never)."""
     resume: bool = False
     """Continue from the latest checkpoint in out_dir (exact: weights, optimiser, EMA, RNG, step)."""
     progress: bool = True
@@ -72,6 +73,8 @@ class TrainConfig:
     """Optimiser and learning-rate schedule."""
     data: SamplerConfig = field(default_factory=SamplerConfig)
     """Trajectory store and window sampling."""
+    eval: EvalProtocol = field(default_factory=lambda: EvalProtocol(trials=10, videos=1))
+    """Sim evaluation protocol used every eval_every steps (reports under <out_dir>/eval/)."""
 
 
 @dataclass

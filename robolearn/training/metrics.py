@@ -41,7 +41,8 @@ class MetricsLog:
         tmp.replace(self.path)
 
     def plot(self) -> Path | None:
-        """Train (and validation) loss over steps -> ``loss.png``."""
+        """Train (and validation) loss over steps, and sim success rates when the run
+        evaluates (``eval/success*`` columns) -> ``loss.png``."""
         if not self.rows:
             return None
         import matplotlib
@@ -49,9 +50,15 @@ class MetricsLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 4))
+        cols: list[str] = []
+        for r in self.rows:
+            cols += [k for k in r if k not in cols]
+        succ = [c for c in cols if c.startswith("eval/success")]
+        fig, axes = plt.subplots(1, 2 if succ else 1, figsize=(11 if succ else 6, 4),
+                                 squeeze=False)
+        ax = axes[0, 0]
         for col, label in (("loss", "train"), ("val_loss", "validation")):
-            pts = [(float(r["step"]), float(r[col])) for r in self.rows if col in r]
+            pts = self._points(col)
             if pts:
                 ax.plot(*zip(*pts), label=label, marker="." if len(pts) < 50 else None)
         ax.set_xlabel("step")
@@ -59,8 +66,21 @@ class MetricsLog:
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
+        if succ:
+            ax = axes[0, 1]
+            for col in succ:
+                pts = [(x, 100 * y) for x, y in self._points(col)]
+                ax.plot(*zip(*pts), marker="o", label=col.split("/", 1)[1])
+            ax.set_xlabel("step")
+            ax.set_ylabel("sim success rate (%)")
+            ax.set_ylim(-3, 103)
+            ax.grid(alpha=0.3)
+            ax.legend()
         out = self.path.parent / PLOT_FILE
         fig.tight_layout()
         fig.savefig(out, dpi=100)
         plt.close(fig)
         return out
+
+    def _points(self, col: str) -> list[tuple[float, float]]:
+        return [(float(r["step"]), float(r[col])) for r in self.rows if col in r]

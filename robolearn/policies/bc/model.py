@@ -42,7 +42,8 @@ class BCPolicy(Policy):
             image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
         if c.backbone == "mlp":
             self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                                  c.image_size, image_encoder)
+                                                  c.image_size, image_encoder,
+                                                  shift_px=c.image_shift_px)
             dims = [self.obs_encoder.feature_dim * c.n_obs] + [c.hidden_dim] * c.n_layers
             layers: list[nn.Module] = []
             for d_in, d_out in zip(dims[:-1], dims[1:]):
@@ -75,7 +76,8 @@ class BCPolicy(Policy):
         b, t = state.shape[:2]
         parts = []
         for key in c.image_keys:
-            img = prepare_images(self.normalizer, key, obs[key], c.image_size).flatten(0, 1)
+            img = prepare_images(self.normalizer, key, obs[key], c.image_size,
+                                 c.image_shift_px if self.training else 0).flatten(0, 1)
             parts.append(self.token_proj(self.image_encoder(img)).view(b, t, -1, c.d_model))
         parts.append(self.state_proj(state)[:, :, None])
         return torch.cat(parts, dim=2).flatten(1, 2) + self.memory_pos

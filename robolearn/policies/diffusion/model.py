@@ -40,7 +40,8 @@ class DiffusionPolicy(Policy):
         if image_encoder is None and c.image_keys:
             image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
         self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                              c.image_size, image_encoder)
+                                              c.image_size, image_encoder,
+                                              shift_px=c.image_shift_px)
         self.unet = ConditionalUnet1D(c.action_dim, self.obs_encoder.feature_dim * c.n_obs,
                                       c.down_dims, c.kernel_size, c.n_groups, c.time_embed_dim)
         self.train_scheduler, self.infer_scheduler = schedulers or make_schedulers(c)

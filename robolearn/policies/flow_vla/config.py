@@ -29,25 +29,25 @@ class FlowVLAConfig(PolicyConfig):
     """State is zero-padded to this size so arms with different state sizes share one model."""
     max_action_dim: int = 32
     """Actions are zero-padded to this size; padded dims are masked out of the loss."""
-    max_text_tokens: int = 48
+    max_text_tokens: int = 32
     """Instruction tokens kept (byte tokenizer: about one per character, plus BOS/EOS)."""
     vision_type: str = "siglip"
     """Image encoder: siglip (transformers SigLIP ViT, as π0) or conv (small strided CNN)."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     """Conv layers' channels (vision_type=conv); tokens = last map's cells (96 px, 4 layers: 36)."""
-    patch_size: int = 16
-    """SigLIP patch size (image_size must be a multiple)."""
-    vision_width: int = 192
+    patch_size: int = 24
+    """SigLIP patch size (image_size must be a multiple; 96/24 = 4x4 = 16 tokens per camera)."""
+    vision_width: int = 128
     """SigLIP hidden size."""
-    vision_layers: int = 4
+    vision_layers: int = 3
     """SigLIP transformer layers."""
     vision_heads: int = 4
     """SigLIP attention heads."""
-    vision_mlp: int = 384
+    vision_mlp: int = 256
     """SigLIP MLP size."""
     lm_type: str = "llama"
     """transformers model type of the language model and expert: llama, gemma, qwen2 ..."""
-    lm_width: int = 256
+    lm_width: int = 192
     """Language model hidden size."""
     lm_layers: int = 4
     """Language model layers (the expert has the same number: it reads each layer's KV)."""
@@ -57,7 +57,7 @@ class FlowVLAConfig(PolicyConfig):
     """Key/value heads (multi-query attention as in Gemma-2B; shared KV layout with the expert)."""
     head_dim: int = 64
     """Attention head size of the LM and of the expert."""
-    lm_mlp: int = 768
+    lm_mlp: int = 512
     """Language model MLP size."""
     expert_width: int = 128
     """Action expert hidden size (smaller than the LM, as π0's 300M expert next to a 2.6B VLM)."""

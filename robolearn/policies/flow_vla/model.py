@@ -217,7 +217,8 @@ class FlowVLAPolicy(Policy):
                 im = im[:, -1] if im.ndim == 5 else im
                 # [0, 1] -> [-1, 1], SigLIP's input range
                 size = self.vision.image_size  # = c.image_size unless pretrained
-                imgs.append(prepare_images(self.normalizer, key, im, size) * 2.0 - 1.0)
+                shift = c.image_shift_px if self.training else 0
+                imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
             feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
             feats = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
             tokens.append(feats.transpose(0, 1).flatten(1, 2))

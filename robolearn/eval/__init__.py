@@ -1,0 +1,1 @@
+"""Evaluation of policies by rollouts in the sim (``robolearn-eval``); see ``rollout.py``."""

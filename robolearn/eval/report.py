@@ -1,0 +1,115 @@
+"""Evaluation reports: Wilson intervals, report.json + report.md, a success-rate plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate (sensible at 0% and 100%, unlike +-2 SE)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def latency_summary(chunk_ms: Sequence[float]) -> dict[str, float]:
+    if not len(chunk_ms):
+        return {}
+    a = np.asarray(chunk_ms[1:] if len(chunk_ms) > 1 else chunk_ms)  # first call warms up
+    return {"chunk_ms_p50": float(np.percentile(a, 50)), "chunk_ms_p99": float(np.percentile(a, 99)),
+            "chunks": int(len(chunk_ms))}
+
+
+def build_report(results: Sequence[Any], protocol, meta: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able report: protocol, per-task summaries, every trial, latency, meta."""
+    tasks = [r.summary() for r in results]
+    n = sum(t["trials"] for t in tasks)
+    ok = sum(t["successes"] for t in tasks)
+    lo, hi = wilson_interval(ok, n)
+    all_ms = [m for r in results for m in r.chunk_ms]
+    return {"protocol": asdict(protocol), **meta,
+            "overall": {"trials": n, "successes": ok, "success_rate": ok / max(n, 1),
+                        "ci95": [lo, hi]},
+            "tasks": tasks, "latency": latency_summary(all_ms),
+            "trials": [asdict(t) for r in results for t in r.trials]}
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "md": out / "report.md", "plot": out / "success.png"}
+    paths["json"].write_text(json.dumps(report, indent=2, default=str))
+    paths["md"].write_text(markdown(report))
+    plot_success(report, paths["plot"])
+    return paths
+
+
+def markdown(report: dict[str, Any]) -> str:
+    p = report["protocol"]
+    env = p["env"]
+    lines = [f"# Evaluation: {report.get('policy_type', '?')} `{report.get('checkpoint', '')}`", "",
+             "## Protocol", "",
+             f"- tasks: {', '.join(p['tasks'])}; {p['trials']} trials per task, episode seeds "
+             f"{p['seed']}..{p['seed'] + p['trials'] - 1}",
+             f"- horizon: {p['max_steps'] or 'task default'} control steps at "
+             f"{env['control_hz']:g} Hz; chunk execution: {report.get('n_action_steps')} of "
+             f"{report.get('horizon')} actions per predicted chunk",
+             f"- language: {p['language']}; {p['num_envs']} parallel envs",
+             f"- env: {env['robot']}, action space {env['action_space']}, cameras "
+             f"{env['cameras']['names']} at {env['cameras']['resolution']} px, randomisation "
+             f"{env['randomization']}",
+             f"- wall time {report.get('wall_s', 0):.0f} s on {report.get('device', 'cpu')}", "",
+             "## Results", "",
+             "| task | success | 95% CI | trials | mean steps (successes) | plan progress |",
+             "|---|---|---|---|---|---|"]
+    for t in report["tasks"]:
+        ms = f"{t['mean_steps_success']:.0f}" if t["mean_steps_success"] is not None else "-"
+        lines.append(f"| {t['task']} | {100 * t['success_rate']:.0f}% ({t['successes']}/"
+                     f"{t['trials']}) | {100 * t['ci95'][0]:.0f}-{100 * t['ci95'][1]:.0f}% | "
+                     f"{t['trials']} | {ms} | {100 * t['plan_progress']:.0f}% |")
+    o = report["overall"]
+    lines.append(f"| **all** | **{100 * o['success_rate']:.0f}%** ({o['successes']}/"
+                 f"{o['trials']}) | {100 * o['ci95'][0]:.0f}-{100 * o['ci95'][1]:.0f}% | "
+                 f"{o['trials']} | | |")
+    lat = report.get("latency") or {}
+    if lat:
+        lines += ["", f"Inference: {lat['chunks']} batched chunk predictions, p50 "
+                      f"{lat['chunk_ms_p50']:.1f} ms, p99 {lat['chunk_ms_p99']:.1f} ms."]
+    vids = [t for t in report["trials"] if t.get("video")]
+    if vids:
+        lines += ["", "## Videos", ""]
+        lines += [f"- {t['task']} trial {t['trial']} ({'success' if t['success'] else 'fail'}): "
+                  f"![]({Path(t['video']).relative_to(Path(t['video']).parents[1])})"
+                  for t in vids]
+    lines += ["", "![success rates](success.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_success(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = report["tasks"]
+    rates = [t["success_rate"] * 100 for t in tasks]
+    err = np.array([[r - t["ci95"][0] * 100, t["ci95"][1] * 100 - r] for r, t in zip(rates, tasks)]).T
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(tasks) + 2), 3.5))
+    ax.bar([t["task"] for t in tasks], rates, yerr=err, capsize=4, color="#4c72b0")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("success rate (%), 95% CI")
+    ax.set_title(f"{report.get('policy_type', '')}: {report['protocol']['trials']} trials per task")
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,67 @@
+"""Evaluate a policy over a protocol: every task, a report, and the trainer's evaluator."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool = False,
+             meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every task of ``protocol`` with ``policy``; write the report into ``out_dir``
+    (if given) and return it as a dict."""
+    from robolearn.envs.assets import require_assets
+    from robolearn.eval.report import build_report, write_report
+    from robolearn.eval.rollout import evaluate_task
+
+    protocol.validate()
+    require_assets()
+    policy.eval()
+    c = policy.config
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=protocol.trials * len(protocol.tasks), desc="eval", unit="ep",
+                   dynamic_ncols=True)
+    t0 = time.perf_counter()
+    results, ok = [], 0
+
+    def on_trial(t):
+        nonlocal ok
+        ok += t.success
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(task=t.task, ok=ok)
+
+    video_dir = Path(out_dir) / "videos" if out_dir is not None else None
+    try:
+        for task in protocol.tasks:
+            results.append(evaluate_task(policy, task, protocol, video_dir, on_trial))
+    finally:
+        if bar is not None:
+            bar.close()
+    report = build_report(results, protocol, {
+        "policy_type": policy.name, "horizon": c.horizon, "n_action_steps": protocol.n_action_steps or c.n_action_steps,
+        "device": str(policy.device), "wall_s": time.perf_counter() - t0, **(meta or {})})
+    if out_dir is not None:
+        report["files"] = {k: str(v) for k, v in write_report(report, out_dir).items()}
+    return report
+
+
+def sim_evaluator(protocol, run_dir: str | Path):
+    """``evaluator(policy, step)`` for the trainer: success per task, a report per step."""
+
+    def evaluator(policy, step: int) -> dict[str, float]:
+        rep = evaluate(policy, protocol, Path(run_dir) / "eval" / f"step_{step:08d}",
+                       meta={"step": step})
+        out = {f"success/{t['task']}": t["success_rate"] for t in rep["tasks"]}
+        out["success"] = rep["overall"]["success_rate"]
+        log.info("step %d: sim success %s", step, out)
+        return out
+
+    return evaluator
