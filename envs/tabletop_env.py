@@ -150,18 +150,30 @@ class TabletopEnv(gym.Env):
     def close(self):
         self.sim.close()
 
-    # ------------------------------------------------------------------ helpers
-    def _obs(self) -> dict:
+    def current_observation(self, cameras: list[str] | None = None,
+                            resolution: int | None = None) -> dict:
+        """The observation of the current state, as reset/step return it; ``cameras`` and
+        ``resolution`` override the configured learning cameras (e.g. for a policy that
+        reads other cameras than the env was made with)."""
+        cam = self.cfg.cameras
+        names = cam.names if cameras is None else list(cameras)
+        bad = [c for c in names if c not in CAMERA_NAMES]
+        if bad:
+            raise ValueError(f"unknown cameras {bad}; choose from {list(CAMERA_NAMES)}")
         s = self.sim
         d = s.data
         obs = {"joint_pos": d.qpos[s.arm_qadr].astype(np.float32),
                "joint_vel": np.clip(d.qvel[s.arm_dofadr], -100, 100).astype(np.float32),
                "gripper": np.array([s.gripper_closure()], np.float32),
                "ee_pose": s.ee_pose().astype(np.float32)}
-        cam = self.cfg.cameras
-        if cam.names:
-            obs["images"] = {c: s.render(c, cam.resolution) for c in cam.names}
+        if names:
+            res = resolution or cam.resolution
+            obs["images"] = {c: s.render(c, res) for c in names}
         return obs
+
+    # ------------------------------------------------------------------ helpers
+    def _obs(self) -> dict:
+        return self.current_observation()
 
     def _info(self, success: bool) -> dict:
         return {"success": bool(success), "symbolic_state": self.sim.symbolic_state(),

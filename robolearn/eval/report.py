@@ -30,6 +30,24 @@ def latency_summary(chunk_ms: Sequence[float]) -> dict[str, float]:
             "chunks": int(len(chunk_ms))}
 
 
+def skill_summary(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per skill over every task's plan steps: attempts (episodes that reached the step)
+    and successes (the step's success check held)."""
+    acc: dict[str, list[int]] = {}
+    for r in results:
+        for t in r.trials:
+            for name, ok in t.skill_outcomes():
+                a = acc.setdefault(name, [0, 0])
+                a[0] += 1
+                a[1] += int(ok)
+    out = []
+    for name, (n, ok) in acc.items():
+        lo, hi = wilson_interval(ok, n)
+        out.append({"skill": name, "attempts": n, "successes": ok,
+                    "success_rate": ok / max(n, 1), "ci95": [lo, hi]})
+    return out
+
+
 def build_report(results: Sequence[Any], protocol, meta: dict[str, Any]) -> dict[str, Any]:
     """JSON-able report: protocol, per-task summaries, every trial, latency, meta."""
     tasks = [r.summary() for r in results]
@@ -40,7 +58,8 @@ def build_report(results: Sequence[Any], protocol, meta: dict[str, Any]) -> dict
     return {"protocol": asdict(protocol), **meta,
             "overall": {"trials": n, "successes": ok, "success_rate": ok / max(n, 1),
                         "ci95": [lo, hi]},
-            "tasks": tasks, "latency": latency_summary(all_ms),
+            "tasks": tasks, "skills": skill_summary(results),
+            "latency": latency_summary(all_ms),
             "trials": [asdict(t) for r in results for t in r.trials]}
 
 
@@ -81,6 +100,13 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"| **all** | **{100 * o['success_rate']:.0f}%** ({o['successes']}/"
                  f"{o['trials']}) | {100 * o['ci95'][0]:.0f}-{100 * o['ci95'][1]:.0f}% | "
                  f"{o['trials']} | | |")
+    if report.get("skills"):
+        lines += ["", "Per skill (every plan step an episode reached, over all tasks):", "",
+                  "| skill | success | 95% CI | attempts |", "|---|---|---|---|"]
+        for k in report["skills"]:
+            lines.append(f"| {k['skill']} | {100 * k['success_rate']:.0f}% ({k['successes']}/"
+                         f"{k['attempts']}) | {100 * k['ci95'][0]:.0f}-{100 * k['ci95'][1]:.0f}%"
+                         f" | {k['attempts']} |")
     lat = report.get("latency") or {}
     if lat:
         lines += ["", f"Inference: {lat['chunks']} batched chunk predictions, p50 "

@@ -27,6 +27,7 @@ from robolearn import keys as K
 PLAN_STEP = "plan_step"
 PLAN_INSTRUCTION = "plan_instruction"
 PLAN_LENGTH = "plan_length"
+PLAN_SKILLS = "plan_skills"
 
 
 # ---------------------------------------------------------------- env side (runs in workers)
@@ -71,7 +72,8 @@ def _plan_progress_cls():
 
             cur = self._plan[min(self._done, len(self._plan) - 1)]
             return {**info, PLAN_STEP: self._done, PLAN_LENGTH: len(self._plan),
-                    PLAN_INSTRUCTION: step_instruction(*cur)}
+                    PLAN_INSTRUCTION: step_instruction(*cur),
+                    PLAN_SKILLS: ",".join(name for name, _ in self._plan)}
 
     return _PlanProgress
 
@@ -160,7 +162,13 @@ class Trial:
     plan_steps_done: int
     plan_length: int
     instruction: str
+    skills: list[str] = field(default_factory=list)
     video: str = ""
+
+    def skill_outcomes(self) -> list[tuple[str, bool]]:
+        """(skill, succeeded) for every plan step the episode reached."""
+        return [(name, i < self.plan_steps_done) for i, name in enumerate(self.skills)
+                if i <= self.plan_steps_done]
 
 
 @dataclass
@@ -289,7 +297,8 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                     t = Trial(task, trial_of[i], protocol.seed + trial_of[i],
                               bool(row.get("success", False)), int(steps[i]),
                               int(row.get(PLAN_STEP, 0)), int(row.get(PLAN_LENGTH, 1)),
-                              str(row.get("instruction", "")))
+                              str(row.get("instruction", "")),
+                              [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x])
                     if i in frames and video_dir is not None:
                         name = f"{task}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
                         t.video = str(write_gif(Path(video_dir) / name, frames.pop(i),

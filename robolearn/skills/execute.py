@@ -3,17 +3,22 @@ grounded re-planning.
 
 Needs ``robolearn.envs`` (MuJoCo), imported inside the functions.  Composite skills expand
 to their primitives; scripted primitives run through the sim's skill runner
-(``robolearn.envs.skills.run_skill``).  Policy-backed skills need a policy runner the sim
-does not offer yet (see the issue notes).
+(``robolearn.envs.skills.run_skill``); policy-backed skills run their checkpoint
+conditioned on their instruction (:func:`run_policy_skill`), with the same observation
+layout and chunked execution as ``robolearn-eval``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from robolearn.skills.compose import expand
-from robolearn.skills.types import Skill, SkillCall, SkillError
+from robolearn.skills.types import Skill, SkillCall, SkillError, words
+
+#: loaded policy checkpoints (resolved folder -> policy): a plan reuses them across steps
+_POLICIES: dict[str, Any] = {}
 
 
 def make_env(task: str, robot: str = "", cameras: list[str] | None = None,
@@ -41,12 +46,82 @@ def run_call(env, call: SkillCall, skills: dict[str, Skill], on_step=None) -> bo
     for prim in expand(call, skills):
         skill = skills[prim.skill]
         if skill.execution.kind == "policy":
-            raise SkillError(f"skill {skill.name!r} runs a policy checkpoint; the sim has no "
-                             "policy skill runner yet")
+            if not run_policy_skill(env, skill, prim.kwargs, on_step=on_step):
+                return False
+            continue
         name = skill.execution.primitive or skill.name
         if not run_skill(env, name, prim.kwargs, on_step=on_step):
             return False
     return True
+
+
+def load_skill_policy(checkpoint: str):
+    """The policy of a checkpoint (run, step or policy folder), loaded once per process."""
+    from robolearn.eval.rollout import resolve_policy_dir
+    from robolearn.policies.base import load_policy
+
+    try:
+        key = str(resolve_policy_dir(checkpoint))
+    except FileNotFoundError as e:
+        raise SkillError(f"policy skill checkpoint: {e}") from None
+    if key not in _POLICIES:
+        _POLICIES[key] = load_policy(key)
+    return _POLICIES[key]
+
+
+def policy_instruction(skill: Skill, args: dict) -> str:
+    """What conditions the policy: the skill's own instruction template, else the sim
+    primitive's step instruction (exactly how demos of that primitive are annotated), else
+    the skill's description."""
+    from robolearn.envs.tasks import step_instruction
+
+    ex = skill.execution
+    if ex.instruction:
+        return ex.instruction.format(**{k: words(v) for k, v in args.items()})
+    if ex.primitive:
+        return step_instruction(ex.primitive, args)
+    return skill.instruction(args)
+
+
+def run_policy_skill(env, skill: Skill, args: dict, max_steps: int = 200,
+                     on_step=None) -> bool:
+    """Run a policy-backed skill until its success check holds (or ``max_steps``).
+
+    The check is the sim primitive's (``execution.primitive``) when the skill names one,
+    else the skill's add/delete effects against the scene's symbolic facts.  Cameras the
+    policy reads are rendered from the env's sim at its configured resolution, whatever
+    cameras the env itself was made with.
+    """
+    from robolearn import keys as K
+    from robolearn.envs.skills import check_skill
+    from robolearn.eval.rollout import ChunkExecutor, env_obs_to_policy
+
+    policy = load_skill_policy(skill.execution.checkpoint)
+    base = env.unwrapped
+    cams = [K.camera_name(k) for k in policy.config.image_keys]
+    res = base.cfg.cameras.resolution
+    instruction = policy_instruction(skill, args)
+    grounded = skill.ground(args)
+
+    def done() -> bool:
+        if skill.execution.primitive:
+            return check_skill(base.sim, skill.execution.primitive, args)
+        facts = set(facts_of(env))
+        return set(grounded["add"]) <= facts and not (set(grounded["del"]) & facts)
+
+    ex = ChunkExecutor(policy, 1)
+    for _ in range(max_steps):
+        obs = base.current_observation(cams, res)
+        ex.observe(0, env_obs_to_policy(obs, cams))
+        action = ex.act([0], [instruction])[0].astype("float32")
+        out = env.step(action)
+        if on_step is not None:
+            on_step(*out[:1], action, *out[1:])
+        if done():
+            return True
+        if out[2] or out[3]:
+            break
+    return done()
 
 
 def evaluate_skill(store, name: str, task: str, seeds: int, fixed_args: dict | None = None,

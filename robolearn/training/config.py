@@ -65,6 +65,9 @@ class TrainConfig:
     """Validation batches per evaluation."""
     eval_every: int = 0
     """Roll the EMA weights out in the sim every N steps with the `eval` protocol (0 = never)."""
+    max_minutes: float = 0.0
+    """Wall-clock budget: save and stop after this many minutes of training (0 = no limit).
+    The schedule still spans `steps`; resume=true continues."""
     resume: bool = False
     """Continue from the latest checkpoint in out_dir (exact: weights, optimiser, EMA, RNG, step)."""
     progress: bool = True

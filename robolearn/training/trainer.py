@@ -192,6 +192,7 @@ class Trainer:
                        dynamic_ncols=True)
         acc: dict[str, float] = {}
         n_acc, t0, last = 0, time.perf_counter(), {}
+        deadline = time.perf_counter() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else None
         try:
             while self.step < end:
                 # 1. position the sampler: epoch and offset follow from the step (exact resume)
@@ -202,6 +203,10 @@ class Trainer:
                     for k, v in self.train_step(batch).items():
                         acc[k] = acc.get(k, 0.0) + v
                     n_acc += 1
+                    if deadline is not None and self.step < end and self._time_up(deadline):
+                        log.info("step %d: max_minutes=%g reached; saving and stopping "
+                                 "(resume=true continues)", self.step, cfg.max_minutes)
+                        end = self.step  # log, save and stop at this step
                     # 3. log row (+ validation / evaluator), progress bar
                     if self.step % cfg.log_every == 0 or self.step == end:
                         last = self._log_row(epoch, acc, n_acc, time.perf_counter() - t0)
@@ -227,6 +232,15 @@ class Trainer:
                 logging.getLogger("robolearn").removeHandler(handler)
                 handler.close()
         return last
+
+    def _time_up(self, deadline: float) -> bool:
+        """Past the wall-clock deadline (on any rank: every rank stops at the same step)."""
+        up = time.perf_counter() >= deadline
+        if not self.dist.enabled:
+            return up
+        t = torch.tensor([float(up)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
 
     def _log_row(self, epoch: int, acc: dict[str, float], n: int, dt: float) -> dict[str, float]:
         cfg = self.cfg

@@ -142,6 +142,8 @@ def test_replayed_expert_succeeds_on_the_protocol_seeds(_assets, tmp_path):
     assert [t["steps"] for t in trials] == [len(s) for s in seqs]
     assert all(t["plan_steps_done"] == t["plan_length"] == 2 for t in trials)
     assert rep["tasks"][0]["success_rate"] == 1.0 and not pol.actions  # all replayed
+    assert {k["skill"]: (k["attempts"], k["successes"]) for k in rep["skills"]} == {
+        "pick": (2, 2), "place": (2, 2)}
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["protocol"]["seed"] == 4242 and saved["overall"]["successes"] == 2
     assert (tmp_path / "success.png").stat().st_size > 0
@@ -169,6 +171,7 @@ def test_parallel_envs_run_every_trial_once_and_time_out(_assets, tmp_path):
     assert [t.trial for t in res.trials] == [0, 1, 2]
     assert [t.seed for t in res.trials] == [proto.seed, proto.seed + 1, proto.seed + 2]
     assert all(t.steps == 6 and not t.success for t in res.trials)
+    assert all(t.skill_outcomes() == [("reach", False)] for t in res.trials)
     assert len(res.chunk_ms) >= 1
 
 

@@ -120,3 +120,17 @@ def test_evaluator_hook_runs_with_ema_weights_and_lands_in_metrics(tmp_path):
     rows = _rows(tmp_path)
     assert [r.get("eval/success_rate") for r in rows] == ["", "0.5", "", "1.0"]
     assert "checkpoint" in (tmp_path / "train.log").read_text()
+
+
+def test_max_minutes_saves_and_stops_then_resume_finishes(tmp_path):
+    cfg, policy, train, _ = tiny_run("bc", tmp_path, steps=6)
+    cfg.max_minutes, cfg.save_every, cfg.log_every = 1e-9, 100, 100
+    t = Trainer(cfg, policy, train)
+    last = t.fit()
+    assert t.step == 1 and last["step"] == 1  # the budget ran out after the first step
+    assert latest_checkpoint(tmp_path).name == "step_00000001"
+    assert [int(r["step"]) for r in _rows(tmp_path)] == [1]
+    cfg2, pol2, train, _ = tiny_run("bc", tmp_path, steps=6, resume=True)
+    t2 = Trainer(cfg2, pol2, train)
+    t2.fit()
+    assert t2.step == 6
