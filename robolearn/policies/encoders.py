@@ -169,3 +169,27 @@ class SiglipImageEncoder(nn.Module):
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.mean(dim=1)
+
+
+class EfficientNetImageEncoder(nn.Module):
+    """EfficientNet-Lite0 (ImageNet-pretrained or random) behind the image-encoder contract.
+
+    Input (B, 3, S, S) in [-1, 1] (Lite models' (x - 127) / 128 range); tokens are the
+    cells of the last feature map (1280 channels, stride 32: 3 x 3 at 96 px); ``pool``
+    averages them.
+    """
+
+    def __init__(self, image_size: int, pretrained_path: str = ""):
+        super().__init__()
+        from robolearn.policies.pretrained import efficientnet_lite0
+
+        self.model = efficientnet_lite0(pretrained_path)
+        side = -(-image_size // 32)
+        self.image_size, self.token_dim, self.out_dim = image_size, 1280, 1280
+        self.n_tokens = side * side
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(images).flatten(2).transpose(1, 2)
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(dim=1)

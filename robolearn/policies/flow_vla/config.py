@@ -32,7 +32,7 @@ class FlowVLAConfig(PolicyConfig):
     max_text_tokens: int = 32
     """Instruction tokens kept (byte tokenizer: about one per character, plus BOS/EOS)."""
     vision_type: str = "siglip"
-    """Image encoder: siglip (transformers SigLIP ViT, as π0) or conv (small strided CNN)."""
+    """Image encoder: siglip (transformers SigLIP ViT, as π0), conv (small strided CNN) or efficientnet_lite0 (ImageNet weights with vision_pretrained_path=registry:efficientnet_lite0)."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     """Conv layers' channels (vision_type=conv); tokens = last map's cells (96 px, 4 layers: 36)."""
     patch_size: int = 24
@@ -74,9 +74,13 @@ class FlowVLAConfig(PolicyConfig):
     use_kv_cache: bool = True
     """Compute the prefix once per chunk and reuse its KV cache across the Euler steps."""
     vision_pretrained_path: str = ""
-    """Local folder with SigLIP(-like) vision weights (empty = random init from this config)."""
+    """SigLIP: a local folder with weights; efficientnet_lite0: a state-dict file or registry:efficientnet_lite0 (empty = random init from this config)."""
     lm_pretrained_path: str = ""
-    """Local folder with language-model weights (empty = random init from this config)."""
+    """Local folder with language-model weights, or registry:smollm2-135m (empty = random init from this config)."""
+    lm_pretrained_layers: int = 0
+    """Keep only the first N layers of a pretrained language model (0 = all): a shallow slice of a pretrained LM trains at CPU speed."""
+    pretrained_init: bool = True
+    """False: build the pretrained paths' architectures and tokenizer but initialise the weights randomly (the ablation of pretraining under the same budget)."""
     attn_implementation: str = "sdpa"
     """transformers attention kernel: sdpa or eager."""
 
@@ -90,8 +94,9 @@ class FlowVLAConfig(PolicyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.vision_type not in ("siglip", "conv"):
-            raise ValueError(f"vision_type must be siglip or conv, got {self.vision_type!r}")
+        if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
+            raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
+                             f"{self.vision_type!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size "
                              f"{self.patch_size}")

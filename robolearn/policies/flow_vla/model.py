@@ -32,7 +32,8 @@ from torch import nn
 
 from robolearn import keys as K
 from robolearn.policies.base import Policy
-from robolearn.policies.encoders import ConvImageEncoder, SiglipImageEncoder, prepare_images
+from robolearn.policies.encoders import (ConvImageEncoder, EfficientNetImageEncoder,
+                                         SiglipImageEncoder, prepare_images)
 from robolearn.policies.flow_vla.config import FlowVLAConfig
 from robolearn.policies.tokenizer import ByteTokenizer
 
@@ -68,6 +69,8 @@ class _HFTokenizer:
     """Adapter giving a transformers tokenizer the ``(texts, max_length) -> ids, mask`` call."""
 
     def __init__(self, tok):
+        if tok.pad_token is None:  # decoder-only LMs often have none; padding is masked anyway
+            tok.pad_token = tok.eos_token
         self.tok = tok
 
     def __call__(self, texts, max_length: int):
@@ -122,11 +125,22 @@ class FlowVLAPolicy(Policy):
 
     # ---- construction ---------------------------------------------------------------------
     @staticmethod
-    def _build_vision(c: FlowVLAConfig) -> nn.Module:
+    def _build_vision(c: FlowVLAConfig, load_weights: bool = True) -> nn.Module:
+        """The configured image encoder; pretrained weights only if ``load_weights`` and
+        ``c.pretrained_init`` (a checkpoint being rebuilt brings its own weights)."""
+        weights = load_weights and c.pretrained_init
         if c.vision_type == "conv":
             return ConvImageEncoder(c.image_size, c.conv_channels, out_dim=c.conv_channels[-1])
+        if c.vision_type == "efficientnet_lite0":
+            return EfficientNetImageEncoder(c.image_size,
+                                            c.vision_pretrained_path if weights else "")
         if c.vision_pretrained_path:
-            return SiglipImageEncoder.from_pretrained(c.vision_pretrained_path)
+            if weights:
+                return SiglipImageEncoder.from_pretrained(c.vision_pretrained_path)
+            from transformers import SiglipVisionConfig, SiglipVisionModel
+
+            vcfg = SiglipVisionConfig.from_pretrained(c.vision_pretrained_path)
+            return SiglipImageEncoder(SiglipVisionModel(vcfg))
         return SiglipImageEncoder.from_config(c.image_size, c.patch_size, c.vision_width,
                                               c.vision_layers, c.vision_heads, c.vision_mlp,
                                               c.attn_implementation)
@@ -136,11 +150,20 @@ class FlowVLAPolicy(Policy):
         from transformers import AutoConfig, AutoModel
 
         if c.lm_pretrained_path:
-            # fp32 master weights whatever the file holds (autocast handles bf16 compute)
-            lm = AutoModel.from_pretrained(c.lm_pretrained_path, dtype=torch.float32,
+            from robolearn.policies.pretrained import resolve_lm
+
+            path = resolve_lm(c.lm_pretrained_path)
+            # a shallow slice of a deep pretrained LM: only the first N layers are built
+            depth = {"num_hidden_layers": c.lm_pretrained_layers} if c.lm_pretrained_layers else {}
+            if c.pretrained_init:
+                # fp32 master weights whatever the file holds (autocast handles bf16 compute)
+                lm = AutoModel.from_pretrained(path, dtype=torch.float32,
+                                               attn_implementation=c.attn_implementation, **depth)
+            else:  # same architecture, random weights: the ablation of pretraining
+                lm = AutoModel.from_config(AutoConfig.from_pretrained(path, **depth),
                                            attn_implementation=c.attn_implementation)
             if tokenizer is None:
-                tokenizer = _pretrained_tokenizer(c.lm_pretrained_path, lm.config.vocab_size)
+                tokenizer = _pretrained_tokenizer(path, lm.config.vocab_size)
             return lm, tokenizer
         tokenizer = tokenizer or ByteTokenizer()
         cfg = AutoConfig.for_model(
@@ -172,9 +195,10 @@ class FlowVLAPolicy(Policy):
     # ---- self-contained checkpoints of pretrained backbones ----------------------------------
     def save_extra(self, path: Path) -> None:
         c = self.config
-        if not (c.vision_pretrained_path or c.lm_pretrained_path) or c.vision_type != "siglip":
+        if not (c.vision_pretrained_path or c.lm_pretrained_path):
             return  # rebuilt from config.json alone
-        self.vision.model.config.to_json_file(str(Path(path) / VISION_CONFIG))
+        if c.vision_type == "siglip":
+            self.vision.model.config.to_json_file(str(Path(path) / VISION_CONFIG))
         self.lm.config.to_json_file(str(Path(path) / LM_CONFIG))
         if isinstance(self.tokenizer, _HFTokenizer):
             self.tokenizer.tok.save_pretrained(str(Path(path) / TOKENIZER_DIR))
@@ -189,8 +213,11 @@ class FlowVLAPolicy(Policy):
     def _build_from_saved(path: Path, c: FlowVLAConfig):
         from transformers import AutoConfig, AutoModel, SiglipVisionConfig, SiglipVisionModel
 
-        vcfg = SiglipVisionConfig.from_json_file(str(path / VISION_CONFIG))
-        vision = SiglipImageEncoder(SiglipVisionModel(vcfg))
+        if (path / VISION_CONFIG).is_file():
+            vcfg = SiglipVisionConfig.from_json_file(str(path / VISION_CONFIG))
+            vision = SiglipImageEncoder(SiglipVisionModel(vcfg))
+        else:  # conv / EfficientNet: the config names the architecture, the weights follow
+            vision = FlowVLAPolicy._build_vision(c, load_weights=False)
         lm_cfg = AutoConfig.from_pretrained(str(path / LM_CONFIG))
         lm = AutoModel.from_config(lm_cfg, attn_implementation=c.attn_implementation)
         tok_dir = path / TOKENIZER_DIR
