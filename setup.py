@@ -101,6 +101,7 @@ CONSOLE_SCRIPTS = [
     # ROS 2 nodes: executable = node name = module (installed to lib/robolearn for ros2 run)
     "sim_bridge_node = robolearn.ros_nodes.sim_bridge_node:main",
     "recorder_node = robolearn.ros_nodes.recorder_node:main",
+    "policy_node = robolearn.ros_nodes.policy_node:main",
 ]
 
 setup(

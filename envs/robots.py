@@ -164,3 +164,21 @@ def robot_spec(name: str):
     require_assets()
     get_robot(name)
     return _panda_spec() if name == "panda" else _ur5e_spec()
+
+
+def robot_limits(name: str) -> dict[str, list[float]]:
+    """Arm joint limits of ``name`` from its model (the URDF-equivalent): ``lower``,
+    ``upper`` (rad) and ``max_velocity`` (rad/s, the datasheet speeds), per arm joint."""
+    import mujoco
+
+    robot = get_robot(name)
+    model = robot_spec(name).compile()
+    lo, hi = [], []
+    for j in robot.arm_joints:
+        jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+        a, b = model.jnt_range[jid]
+        if name == "ur5e":  # as the servos are set up (+-2 pi)
+            a, b = max(a, -2 * np.pi), min(b, 2 * np.pi)
+        lo.append(float(a))
+        hi.append(float(b))
+    return {"lower": lo, "upper": hi, "max_velocity": [float(v) for v in robot.max_joint_speed]}

@@ -40,6 +40,18 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "camera_hz": ("10.0", "image publish rate"),
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
         "record_rate": ("10.0", "recorder output rate in Hz"),
+        "checkpoint": ("", "policy checkpoint (run/step/policy folder); empty = no policy_node"),
+        "policy_hz": ("10.0", "policy control rate (the rate its demos were recorded at)"),
+    },
+    "robot": {
+        "checkpoint": ("", "policy checkpoint (run, step or policy folder)"),
+        "robot": ("panda", "arm model whose joint limits apply: panda or ur5e"),
+        "policy_hz": ("10.0", "policy control rate (the rate its demos were recorded at)"),
+        "joint_states": ("joint_states", "JointState topic of the robot"),
+        "ee_pose": ("ee_pose", "PoseStamped topic of the end effector"),
+        "command": ("joint_position_command", "command topic (Float64MultiArray)"),
+        "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
+        "cameras": ("front,wrist", "comma-separated cameras to record"),
     },
     "record": {
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
@@ -65,7 +77,7 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
                        f"valid: {sorted(LAUNCH_ARGS[name])}")
     a = {k: str(args.get(k, d)) for k, (d, _) in LAUNCH_ARGS[name].items()}
     if name == "sim":
-        return [
+        nodes = [
             NodeSpec("sim_bridge_node", "sim_bridge", ["sim_bridge.yaml"], {
                 "task": a["task"], "robot": a["robot"], "cameras": _cams(a["cameras"]),
                 "image_size": int(a["image_size"]), "control_hz": float(a["control_hz"]),
@@ -74,6 +86,24 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
                 "store": a["store"], "cameras": _cams(a["cameras"]),
                 "rate": float(a["record_rate"]), "task": a["task"], "robot": a["robot"],
                 "use_sim_time": True}),
+        ]
+        if a["checkpoint"]:
+            nodes.append(NodeSpec("policy_node", "policy", ["policy.yaml"], {
+                "checkpoint": a["checkpoint"], "robot": a["robot"],
+                "control_hz": float(a["policy_hz"]), "autostart": True}))
+        return nodes
+    if name == "robot":
+        # a real arm: its driver publishes joint_states/ee_pose/cameras and takes commands;
+        # the policy node waits for `ros2 lifecycle set /policy configure` + `activate`
+        remap = [("joint_states", a["joint_states"]), ("ee_pose", a["ee_pose"]),
+                 ("joint_position_command", a["command"])]
+        return [
+            NodeSpec("policy_node", "policy", ["policy.yaml"], {
+                "checkpoint": a["checkpoint"], "robot": a["robot"],
+                "control_hz": float(a["policy_hz"])}, remappings=remap),
+            NodeSpec("recorder_node", "recorder", ["recorder.yaml"], {
+                "store": a["store"], "cameras": _cams(a["cameras"]), "robot": a["robot"]},
+                remappings=remap[::2]),
         ]
     # record: the recorder alone, against a real robot's topics (remappable)
     return [NodeSpec("recorder_node", "recorder", ["recorder.yaml"], {

@@ -115,7 +115,7 @@ class SimBridgeNode(Node):
             elif n in arm:
                 target[arm.index(n)] = v
             else:
-                self.get_logger().warn(f"unknown joint {n!r} in command (joints: "
+                self.get_logger().warning(f"unknown joint {n!r} in command (joints: "
                                        f"{self.joint_names})", throttle_duration_sec=5.0)
                 return False
         self.target = target
@@ -124,7 +124,7 @@ class SimBridgeNode(Node):
     def _on_command(self, msg: Float64MultiArray) -> None:
         n = len(self.sim.robot.arm_joints)
         if len(msg.data) not in (n, n + 1):
-            self.get_logger().warn(f"joint_position_command needs {n} or {n + 1} values "
+            self.get_logger().warning(f"joint_position_command needs {n} or {n + 1} values "
                                    f"(arm [+ gripper]), got {len(msg.data)}",
                                    throttle_duration_sec=5.0)
             return

@@ -41,14 +41,23 @@ def test_graph_names_only_things_that_exist(name):
 
 @pytest.mark.parametrize("name", sorted(LAUNCH_ARGS))
 def test_every_launch_argument_is_used(name):
-    defaults = graph(name)
+    # with a checkpoint, so the policy node (and its arguments) are part of the graph
+    base = {"checkpoint": "some/run"} if "checkpoint" in LAUNCH_ARGS[name] else {}
+    defaults = graph(name, **base)
     for arg, (default, _) in LAUNCH_ARGS[name].items():
         probe = ("77" if default.isdigit() else "77.5" if default.replace(".", "").isdigit()
                  else "probe_value_x")
-        changed = graph(name, **{arg: probe})
+        changed = graph(name, **{**base, arg: probe})
         assert changed != defaults, f"launch argument {arg!r} of {name!r} changes nothing"
 
 
 def test_unknown_launch_argument_is_an_error():
     with pytest.raises(KeyError, match="unknown launch arguments"):
         graph("sim", tsak="Reach")
+
+
+def test_sim_graph_adds_the_policy_node_only_with_a_checkpoint():
+    assert "policy_node" not in [s.executable for s in graph("sim")]
+    specs = {s.executable: s for s in graph("sim", checkpoint="runs/x")}
+    assert specs["policy_node"].parameters["autostart"] is True
+    assert specs["policy_node"].parameters["checkpoint"] == "runs/x"

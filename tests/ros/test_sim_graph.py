@@ -3,8 +3,6 @@ launch file uses, as real processes on loopback; assertions on the messages that
 
 import json
 import os
-import signal
-import subprocess
 import time
 
 import numpy as np
@@ -13,7 +11,8 @@ import pytest
 from robolearn import keys as K
 from robolearn.data.check import check_store
 from robolearn.data.store import TrajectoryStore
-from robolearn.ros_nodes.graph import command, graph
+from robolearn.ros_nodes.graph import graph
+from tests.ros.helpers import call, spin_until, start, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
@@ -26,8 +25,7 @@ def sim_graph(ros_env, tmp_path_factory):
     ns = f"robolearn_test_{os.getpid()}"  # isolates topics even if a domain id collides
     for s in specs:
         s.namespace = ns
-    procs = [subprocess.Popen(command(s), env={**ros_env, "MUJOCO_GL": "egl"},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for s in specs]
+    procs = start(specs, ros_env)
     import rclpy
 
     rclpy.init()
@@ -35,35 +33,7 @@ def sim_graph(ros_env, tmp_path_factory):
     yield node, store, procs
     node.destroy_node()
     rclpy.try_shutdown()
-    for p in procs:
-        p.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def _spin_until(node, cond, timeout=60.0):
-    import rclpy
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-        if cond():
-            return True
-    return False
-
-
-def _call(node, srv_type, name, request, timeout=60.0):
-    import rclpy
-
-    cli = node.create_client(srv_type, name)
-    assert cli.wait_for_service(timeout_sec=timeout), f"service {name} not available"
-    fut = cli.call_async(request)
-    rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
-    assert fut.done(), f"{name} did not answer"
-    return fut.result()
+    stop(procs)
 
 
 def test_bridge_publishes_what_it_claims(sim_graph):
@@ -87,7 +57,7 @@ def test_bridge_publishes_what_it_claims(sim_graph):
     node.create_subscription(String, "task/state", got["state"].append, M.STATE_QOS)
     # the instruction is latched: published once per episode
     need = {k: (1 if k == "instr" else 2) for k in got}
-    assert _spin_until(node, lambda: all(len(v) >= need[k] for k, v in got.items()),
+    assert spin_until(node, lambda: all(len(v) >= need[k] for k, v in got.items()),
                        timeout=90), {k: len(v) for k, v in got.items()}
     js = got["js"][-1]
     assert len(js.name) == 8 and js.name[-1] == "gripper" and len(js.position) == 8
@@ -115,7 +85,7 @@ def test_bridge_follows_joint_commands_and_resets(sim_graph):
     last = {}
     node.create_subscription(JointState, "joint_states",
                              lambda m: last.__setitem__("q", np.array(m.position)), M.STATE_QOS)
-    assert _spin_until(node, lambda: "q" in last)
+    assert spin_until(node, lambda: "q" in last)
     q0 = last["q"].copy()
     target = q0[:7].copy()
     target[0] += 0.4
@@ -123,15 +93,15 @@ def test_bridge_follows_joint_commands_and_resets(sim_graph):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and abs(last["q"][0] - target[0]) > 0.02:
         pub.publish(Float64MultiArray(data=list(target) + [0.0]))
-        _spin_until(node, lambda: False, timeout=0.2)
+        spin_until(node, lambda: False, timeout=0.2)
     assert abs(last["q"][0] - target[0]) < 0.02, (last["q"][0], target[0])
     # a command of the wrong length is ignored (the arm holds)
     pub.publish(Float64MultiArray(data=[9.0, 9.0]))
-    _spin_until(node, lambda: False, timeout=1.0)
+    spin_until(node, lambda: False, timeout=1.0)
     assert abs(last["q"][0] - target[0]) < 0.02
-    res = _call(node, Trigger, "sim_bridge/reset", Trigger.Request())
+    res = call(node, Trigger, "sim_bridge/reset", Trigger.Request())
     assert res.success and "Reach" in res.message
-    assert _spin_until(node, lambda: abs(last["q"][0] - q0[0]) < 0.05, timeout=30)
+    assert spin_until(node, lambda: abs(last["q"][0] - q0[0]) < 0.05, timeout=30)
 
 
 def test_recorder_writes_a_valid_episode(sim_graph):
@@ -141,15 +111,15 @@ def test_recorder_writes_a_valid_episode(sim_graph):
     from robolearn.ros_nodes import messages as M
 
     node, store_path, _ = sim_graph
-    res = _call(node, Trigger, "recorder/start", Trigger.Request())
+    res = call(node, Trigger, "recorder/start", Trigger.Request())
     assert res.success, res.message
     pub = node.create_publisher(Float64MultiArray, "joint_position_command", M.STATE_QOS)
     cmd = [0.1, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785, 0.5]
     t_end = time.monotonic() + 6.0
     while time.monotonic() < t_end:
         pub.publish(Float64MultiArray(data=cmd))
-        _spin_until(node, lambda: False, timeout=0.1)
-    res = _call(node, Trigger, "recorder/stop", Trigger.Request())
+        spin_until(node, lambda: False, timeout=0.1)
+    res = call(node, Trigger, "recorder/stop", Trigger.Request())
     assert res.success, res.message
     assert check_store(str(store_path)).ok
     store = TrajectoryStore.open(store_path)
@@ -162,5 +132,5 @@ def test_recorder_writes_a_valid_episode(sim_graph):
     meta = store.episode_meta(0)
     assert meta["fps"] == 5.0 and meta["task"] == "Reach" and meta["instruction"]
     # stamps are 1/rate apart in sim time: the recorder resampled, it did not just append
-    res = _call(node, Trigger, "recorder/stop", Trigger.Request())
+    res = call(node, Trigger, "recorder/stop", Trigger.Request())
     assert not res.success and "not recording" in res.message

@@ -1,0 +1,182 @@
+"""policy_node against the sim bridge, as real processes: lifecycle, chunked control at the
+configured rate, joint limits, e-stop latch, stale-input hold and non-finite outputs."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from robolearn.ros_nodes.graph import NodeSpec, graph
+from tests.ros.helpers import call, spin_until, start, stop
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+
+CONTROL_HZ = 10.0
+
+
+def _checkpoint(path, nan=False):
+    """A tiny bc policy for the Panda's 15-D state and 8-D action, reading the front camera."""
+    from robolearn.policies.bc.config import BCConfig
+    from robolearn.policies.bc.model import BCPolicy
+    from robolearn.policies.testing import SyntheticWindowDataset
+
+    cfg = BCConfig.tiny()
+    ds = SyntheticWindowDataset(state_dim=15, action_dim=8, cameras=["front"],
+                                image_size=cfg.image_size, n_obs=cfg.n_obs, horizon=cfg.horizon)
+    cfg.resolve_features(ds.stats(), ds.image_keys)
+    torch.manual_seed(0)
+    pol = BCPolicy(cfg, ds.stats())
+    if nan:
+        with torch.no_grad():
+            next(pol.parameters()).fill_(float("nan"))
+    pol.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def policy_graph(ros_env, tmp_path_factory):
+    d = tmp_path_factory.mktemp("policy")
+    specs = [s for s in graph("sim", task="Reach", cameras="front", image_size="32",
+                              control_hz="20.0", camera_hz="10.0")
+             if s.executable == "sim_bridge_node"]
+    specs.append(NodeSpec("policy_node", "policy", ["policy.yaml"], {
+        "checkpoint": _checkpoint(d / "good"), "control_hz": CONTROL_HZ}))
+    specs.append(NodeSpec("policy_node", "policy_nan", ["policy.yaml"], {
+        "checkpoint": _checkpoint(d / "nan", nan=True), "control_hz": CONTROL_HZ,
+        "autostart": True}, remappings=[("joint_position_command", "nan_command")]))
+    specs.append(NodeSpec("policy_node", "policy_bad", [], {
+        "checkpoint": str(d / "missing")}))
+    ns = f"robolearn_policy_{os.getpid()}"
+    for s in specs:
+        s.namespace = ns
+    procs = start(specs, ros_env)
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("policy_probe", namespace=ns)
+    yield node, procs
+    node.destroy_node()
+    rclpy.try_shutdown()
+    for spec, out in zip(specs, stop(procs)):  # shown by pytest when a test failed
+        print(f"---- {spec.name} ----\n{out[-3000:]}")
+
+
+class Probe:
+    """Collects commands, joint states and the policy nodes' diagnostics."""
+
+    def __init__(self, node):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Float64MultiArray
+
+        from robolearn.ros_nodes import messages as M
+
+        self.node = node
+        self.cmd, self.nan_cmd, self.js, self.diag = [], [], [], {}
+        node.create_subscription(Float64MultiArray, "joint_position_command",
+                                 lambda m: self.cmd.append((time.monotonic(), np.array(m.data))),
+                                 M.STATE_QOS)
+        node.create_subscription(Float64MultiArray, "nan_command",
+                                 lambda m: self.nan_cmd.append(np.array(m.data)), M.STATE_QOS)
+        node.create_subscription(JointState, "joint_states",
+                                 lambda m: self.js.append(np.array(m.position)), M.STATE_QOS)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+
+    def _on_diag(self, msg):
+        for st in msg.status:
+            self.diag[st.hardware_id] = (st.level, {kv.key: kv.value for kv in st.values})
+
+    def wait(self, seconds):
+        spin_until(self.node, lambda: False, timeout=seconds)
+
+
+def _change_state(node, name, transition_id):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    req = ChangeState.Request()
+    req.transition = Transition(id=transition_id)
+    return call(node, ChangeState, f"{name}/change_state", req, timeout=90).success
+
+
+def test_policy_node_lifecycle_control_and_safety(policy_graph):
+    from lifecycle_msgs.msg import Transition
+    from std_msgs.msg import Bool
+    from std_srvs.srv import SetBool, Trigger
+
+    from robolearn.control import JointLimits
+    from robolearn.ros_nodes import messages as M
+
+    node, _ = policy_graph
+    probe = Probe(node)
+    assert spin_until(node, lambda: len(probe.js) > 2, timeout=90)
+    probe.wait(1.0)
+    assert not probe.cmd  # unconfigured: the policy commands nothing
+    assert _change_state(node, "policy", Transition.TRANSITION_CONFIGURE)
+    assert _change_state(node, "policy", Transition.TRANSITION_ACTIVATE)
+
+    # 1. chunked control at the configured rate, inside the joint limits
+    assert spin_until(node, lambda: len(probe.cmd) >= 30, timeout=60), len(probe.cmd)
+    t = np.array([c[0] for c in probe.cmd[-25:]])
+    assert 1 / np.median(np.diff(t)) == pytest.approx(CONTROL_HZ, rel=0.3)
+    lim = JointLimits.for_robot("panda")
+    cmds = np.stack([c[1] for c in probe.cmd])
+    assert np.all(np.isfinite(cmds)) and cmds.shape[1] == 8
+    assert np.all(cmds[:, :7] >= lim.lower - 1e-9) and np.all(cmds[:, :7] <= lim.upper + 1e-9)
+    steps = np.abs(np.diff(cmds[:, :7], axis=0))
+    assert np.all(steps <= lim.max_velocity / CONTROL_HZ + 1e-6)  # never faster than rated
+    assert spin_until(node, lambda: "policy" in probe.diag
+                      and int(probe.diag["policy"][1]["chunks"]) >= 2, timeout=30)
+    level, d = probe.diag["policy"]
+    assert d["status"] == "running" and float(d["inference_ms_p50"]) > 0
+    assert int(d["clamped"]) > 0  # an untrained policy asks for too much: clamped, warned
+
+    # 2. e-stop latches: commands hold the measured position until ~/reset_estop
+    pub = node.create_publisher(Bool, "estop", M.STATE_QOS)
+    pub.publish(Bool(data=True))
+    probe.wait(1.5)
+    pub.publish(Bool(data=False))  # releasing the button does not un-latch
+    n0 = len(probe.cmd)
+    probe.wait(1.5)
+    held = np.stack([c[1] for c in probe.cmd[n0:]])
+    assert len(held) >= 5
+    assert np.abs(held[:, :7] - probe.js[-1][None, :7]).max() < 0.02  # the arm stands still
+    assert spin_until(node, lambda: probe.diag["policy"][1]["estop"] == "True", timeout=5)
+    assert call(node, Trigger, "policy/reset_estop", Trigger.Request()).success
+    assert spin_until(node, lambda: probe.diag["policy"][1]["status"] == "running", timeout=20)
+
+    # 3. stale inputs (the robot stops publishing) -> hold, reported
+    assert call(node, SetBool, "sim_bridge/pause", SetBool.Request(data=True)).success
+    assert spin_until(node, lambda: "stale" in probe.diag["policy"][1]["status"], timeout=20), \
+        probe.diag["policy"]
+    assert int(probe.diag["policy"][1]["stale_holds"]) > 0
+    assert call(node, SetBool, "sim_bridge/pause", SetBool.Request(data=False)).success
+    assert spin_until(node, lambda: probe.diag["policy"][1]["status"] == "running", timeout=20)
+
+    # 4. a policy that outputs NaN: holds (finite commands) and reports an error
+    assert spin_until(node, lambda: "policy_nan" in probe.diag
+                      and int(probe.diag["policy_nan"][1]["nonfinite"]) > 0, timeout=30)
+    level, _ = probe.diag["policy_nan"]
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    assert level == DiagnosticStatus.ERROR
+    assert probe.nan_cmd and all(np.all(np.isfinite(c)) for c in probe.nan_cmd)
+
+    # 5. deactivate: no more commands
+    assert _change_state(node, "policy", Transition.TRANSITION_DEACTIVATE)
+    probe.wait(0.5)
+    n0 = len(probe.cmd)
+    probe.wait(1.5)
+    assert len(probe.cmd) == n0
+
+
+def test_configure_fails_cleanly_on_a_bad_checkpoint(policy_graph):
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import GetState
+
+    node, _ = policy_graph
+    assert not _change_state(node, "policy_bad", Transition.TRANSITION_CONFIGURE)
+    st = call(node, GetState, "policy_bad/get_state", GetState.Request())
+    assert st.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
