@@ -102,6 +102,7 @@ CONSOLE_SCRIPTS = [
     "sim_bridge_node = robolearn.ros_nodes.sim_bridge_node:main",
     "recorder_node = robolearn.ros_nodes.recorder_node:main",
     "policy_node = robolearn.ros_nodes.policy_node:main",
+    "planner_node = robolearn.ros_nodes.planner_node:main",
 ]
 
 setup(

@@ -42,6 +42,7 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "record_rate": ("10.0", "recorder output rate in Hz"),
         "checkpoint": ("", "policy checkpoint (run/step/policy folder); empty = no policy_node"),
         "policy_hz": ("10.0", "policy control rate (the rate its demos were recorded at)"),
+        "planner": ("false", "also run planner_node: it re-conditions the policy per skill"),
     },
     "robot": {
         "checkpoint": ("", "policy checkpoint (run, step or policy folder)"),
@@ -52,6 +53,7 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "command": ("joint_position_command", "command topic (Float64MultiArray)"),
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
         "cameras": ("front,wrist", "comma-separated cameras to record"),
+        "scene_state": ("task/state", "JSON symbolic scene state topic (perception) for the planner"),
     },
     "record": {
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
@@ -87,10 +89,15 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
                 "rate": float(a["record_rate"]), "task": a["task"], "robot": a["robot"],
                 "use_sim_time": True}),
         ]
+        planner = a["planner"].lower() in ("true", "1", "yes")
         if a["checkpoint"]:
             nodes.append(NodeSpec("policy_node", "policy", ["policy.yaml"], {
                 "checkpoint": a["checkpoint"], "robot": a["robot"],
-                "control_hz": float(a["policy_hz"]), "autostart": True}))
+                "control_hz": float(a["policy_hz"]), "autostart": True},
+                # with the planner, the policy follows the planner's per-skill instruction
+                remappings=[("task/instruction", "policy/instruction")] if planner else []))
+        if planner:
+            nodes.append(NodeSpec("planner_node", "planner", ["planner.yaml"]))
         return nodes
     if name == "robot":
         # a real arm: its driver publishes joint_states/ee_pose/cameras and takes commands;
@@ -100,10 +107,13 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
         return [
             NodeSpec("policy_node", "policy", ["policy.yaml"], {
                 "checkpoint": a["checkpoint"], "robot": a["robot"],
-                "control_hz": float(a["policy_hz"])}, remappings=remap),
+                "control_hz": float(a["policy_hz"])},
+                remappings=remap + [("task/instruction", "policy/instruction")]),
             NodeSpec("recorder_node", "recorder", ["recorder.yaml"], {
                 "store": a["store"], "cameras": _cams(a["cameras"]), "robot": a["robot"]},
                 remappings=remap[::2]),
+            NodeSpec("planner_node", "planner", ["planner.yaml"],
+                     remappings=[("task/state", a["scene_state"])]),
         ]
     # record: the recorder alone, against a real robot's topics (remappable)
     return [NodeSpec("recorder_node", "recorder", ["recorder.yaml"], {

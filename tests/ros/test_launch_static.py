@@ -46,7 +46,7 @@ def test_every_launch_argument_is_used(name):
     defaults = graph(name, **base)
     for arg, (default, _) in LAUNCH_ARGS[name].items():
         probe = ("77" if default.isdigit() else "77.5" if default.replace(".", "").isdigit()
-                 else "probe_value_x")
+                 else {"true": "false", "false": "true"}.get(default, "probe_value_x"))
         changed = graph(name, **{**base, arg: probe})
         assert changed != defaults, f"launch argument {arg!r} of {name!r} changes nothing"
 
@@ -61,3 +61,9 @@ def test_sim_graph_adds_the_policy_node_only_with_a_checkpoint():
     specs = {s.executable: s for s in graph("sim", checkpoint="runs/x")}
     assert specs["policy_node"].parameters["autostart"] is True
     assert specs["policy_node"].parameters["checkpoint"] == "runs/x"
+
+
+def test_planner_reconditions_the_policy_through_its_own_topic():
+    specs = {s.executable: s for s in graph("sim", checkpoint="runs/x", planner="true")}
+    assert ("task/instruction", "policy/instruction") in specs["policy_node"].remappings
+    assert "planner_node" in specs
