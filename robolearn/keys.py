@@ -24,6 +24,10 @@ TEXT_STEP_KEYS = (LANGUAGE, SKILL)
 
 # suffix for padding masks produced by the window sampler: "action" -> "action_is_pad"
 PAD_SUFFIX = "_is_pad"
+# prefix of the future observation window (s_{t+k}) when a sampler asks for one:
+# "observation.state" -> "next.observation.state"; NEXT_DONE: the episode ended before t+k
+NEXT_PREFIX = "next."
+NEXT_DONE = "next.done"
 
 # per-episode metadata fields (strings unless noted)
 META_TASK = "task"
@@ -56,3 +60,8 @@ def camera_name(key: str) -> str:
 
 def pad_key(key: str) -> str:
     return key + PAD_SUFFIX
+
+
+def next_key(key: str) -> str:
+    """``"observation.state"`` -> ``"next.observation.state"``."""
+    return NEXT_PREFIX + key

@@ -33,7 +33,8 @@ def build_datasets(cfg):
     train_eps, val_eps = split_episodes(store.n_episodes, d.val_ratio, d.seed)
     cams = p.image_keys or d.image_keys or None
     common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,
-                  memory_budget_mb=d.memory_budget_mb)
+                  memory_budget_mb=d.memory_budget_mb,
+                  future_offset=d.future_offset or getattr(p, "future_offset", 0))
     train = WindowDataset(d.store, episodes=train_eps, **common)
     val = WindowDataset(d.store, episodes=val_eps, **common) if len(val_eps) else None
     return train, val, stats

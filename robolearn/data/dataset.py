@@ -8,6 +8,10 @@ Each sample (or batch, via ``__getitems__``) is a dict:
 * ``reward``: float32 (horizon,), ``done``: bool (horizon,) - aligned with the actions
 * ``language``, ``skill``: str at the anchor step; ``task``: str from the episode metadata
 * ``episode_index``, ``index``: int64 (episode id, global anchor step)
+* with ``future_offset = k > 0`` also ``next.observation.state`` (n_obs, D),
+  ``next.observation.state_is_pad``, ``next.observation.images.<cam>``: the observation
+  window ending at ``t + k`` (clipped to the episode's last step), and ``next.done``: bool,
+  True when the episode ended before ``t + k`` (inverse dynamics, offline RL targets)
 
 Batches add a leading ``B`` dimension (strings become lists).  The dataset pickles into
 DataLoader workers by URL and reopens the store lazily in each worker process.
@@ -30,7 +34,8 @@ class WindowDataset:
 
     def __init__(self, store: str | TrajectoryStore, n_obs: int = 2, horizon: int = 16,
                  episodes: Sequence[int] | None = None, image_keys: Sequence[str] | None = None,
-                 memory_budget_mb: float = 4096.0, storage_options: Mapping | None = None):
+                 memory_budget_mb: float = 4096.0, storage_options: Mapping | None = None,
+                 future_offset: int = 0):
         st = TrajectoryStore.open(store, "r", storage_options) if isinstance(store, str) else store
         self.url = st.url
         self.storage_options = dict(storage_options or st.storage_options)
@@ -44,6 +49,9 @@ class WindowDataset:
         self.image_keys = cams
         self.keys = cams + [k for k in schema.lowdim_keys + schema.text_keys]
         self.n_obs, self.horizon = n_obs, horizon
+        if future_offset < 0:
+            raise ValueError(f"future_offset must be >= 0, got {future_offset}")
+        self.future_offset = int(future_offset)
         self.memory_budget_bytes = memory_budget_mb * 2**20
         self.index = WindowIndex(st.episode_ends, n_obs, horizon, episodes)
         self.tasks = np.array([m.get(K.META_TASK, "") for m in st.all_episode_meta()], dtype=object)
@@ -103,6 +111,14 @@ class WindowDataset:
         for k in (K.LANGUAGE, K.SKILL):
             if k in src.keys:
                 out[k] = src.gather(k, w.anchor).tolist()
+        if self.future_offset:
+            f_obs, f_pad, beyond = self.index.future(np.asarray(ids), self.future_offset)
+            for k in self.image_keys:
+                out[K.next_key(k)] = torch.from_numpy(src.gather(k, f_obs))
+            out[K.next_key(K.OBS_STATE)] = torch.from_numpy(
+                src.gather(K.OBS_STATE, f_obs).astype(np.float32))
+            out[K.pad_key(K.next_key(K.OBS_STATE))] = torch.from_numpy(f_pad)
+            out[K.NEXT_DONE] = torch.from_numpy(beyond)
         out["task"] = [str(t) for t in self.tasks[w.episode]]
         out["episode_index"] = torch.from_numpy(w.episode)
         out["index"] = torch.from_numpy(w.anchor)
@@ -194,7 +210,7 @@ def make_dataloaders(cfg, **kwargs):
     store = TrajectoryStore.open(cfg.store, "r")
     train_eps, val_eps = split_episodes(store.n_episodes, cfg.val_ratio, cfg.seed)
     common = dict(n_obs=cfg.n_obs, horizon=cfg.horizon, image_keys=cfg.image_keys or None,
-                  memory_budget_mb=cfg.memory_budget_mb)
+                  memory_budget_mb=cfg.memory_budget_mb, future_offset=cfg.future_offset)
     train = WindowDataset(cfg.store, episodes=train_eps, **common)
     loaders = {"train": make_dataloader(train, cfg.batch_size, True, cfg.num_workers, cfg.seed,
                                         drop_last=True, **kwargs)}

@@ -67,6 +67,24 @@ class WindowIndex:
         obs_pad, act_pad = (obs < lo) | (obs > hi), (act < lo) | (act > hi)
         return WindowIndices(np.clip(obs, lo, hi), obs_pad, np.clip(act, lo, hi), act_pad, ep, t)
 
+    def future(self, idx: np.ndarray | int, offset: int) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+        """The observation window ending ``offset`` steps after each anchor (``s_{t+k}``).
+
+        Returns ``obs`` int64 (B, n_obs) clipped into the episode, ``obs_pad`` (B, n_obs) and
+        ``beyond`` (B,): True where ``t + offset`` is past the episode's last step, so the
+        window was clipped to the final observation (the episode ended inside the chunk).
+        """
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        t = self.anchors[idx] + offset
+        ep = self.anchor_episode[idx]
+        lo, hi = self.ep_start[ep], self.ep_end[ep] - 1
+        beyond = t > hi
+        t = np.minimum(t, hi)
+        obs = t[:, None] + np.arange(-self.n_obs + 1, 1)[None, :]
+        pad = obs < lo[:, None]
+        return np.clip(obs, lo[:, None], hi[:, None]), pad, beyond
+
 
 def split_episodes(n_episodes: int, val_ratio: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic episode-level train/val split (never splits inside an episode).

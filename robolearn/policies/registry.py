@@ -15,6 +15,7 @@ POLICIES: dict[str, tuple[str, str]] = {
                   "robolearn.policies.diffusion.model:DiffusionPolicy"),
     "flow_vla": ("robolearn.policies.flow_vla.config:FlowVLAConfig",
                  "robolearn.policies.flow_vla.model:FlowVLAPolicy"),
+    "iql": ("robolearn.policies.iql.config:IQLConfig", "robolearn.policies.iql.model:IQLPolicy"),
 }
 
 

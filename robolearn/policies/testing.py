@@ -24,7 +24,8 @@ class SyntheticWindowDataset:
 
     def __init__(self, n_episodes: int = 4, lengths: Sequence[int] | None = None,
                  state_dim: int = 3, action_dim: int = 2, cameras: Sequence[str] = ("front",),
-                 image_size: int = 16, n_obs: int = 2, horizon: int = 4, seed: int = 0):
+                 image_size: int = 16, n_obs: int = 2, horizon: int = 4, seed: int = 0,
+                 future_offset: int = 0):
         rng = np.random.default_rng(seed)
         lengths = list(lengths) if lengths is not None else [5 + 3 * i for i in range(n_episodes)]
         n = int(sum(lengths))
@@ -46,6 +47,13 @@ class SyntheticWindowDataset:
         self.skill = np.array([("pick", "place", "open")[e % 3] for e in ep], dtype=object)
         self.index = WindowIndex(self.episode_ends, n_obs, horizon)
         self.n_steps = n
+        self.future_offset = future_offset
+        # sparse success reward on the last step of every other episode; done at every end
+        last = self.episode_ends - 1
+        self.done = np.zeros(n, bool)
+        self.done[last] = True
+        self.reward = np.zeros(n, np.float32)
+        self.reward[last[::2]] = 1.0
 
     def stats(self) -> dict[str, dict[str, list[float]]]:
         def lowdim(x):
@@ -70,6 +78,15 @@ class SyntheticWindowDataset:
         out[K.pad_key(K.OBS_STATE)] = torch.from_numpy(w.obs_pad)
         out[K.ACTION] = torch.from_numpy(self.action[w.act])
         out[K.pad_key(K.ACTION)] = torch.from_numpy(w.act_pad)
+        out[K.REWARD] = torch.from_numpy(self.reward[w.act])
+        out[K.DONE] = torch.from_numpy(self.done[w.act])
+        if self.future_offset:
+            f, f_pad, beyond = self.index.future(np.asarray(ids), self.future_offset)
+            for k, im in self.images.items():
+                out[K.next_key(k)] = torch.from_numpy(im[f])
+            out[K.next_key(K.OBS_STATE)] = torch.from_numpy(self.state[f])
+            out[K.pad_key(K.next_key(K.OBS_STATE))] = torch.from_numpy(f_pad)
+            out[K.NEXT_DONE] = torch.from_numpy(beyond)
         out[K.LANGUAGE] = [str(s) for s in self.language[w.anchor]]
         out[K.SKILL] = [str(s) for s in self.skill[w.anchor]]
         out["episode_index"] = torch.from_numpy(w.episode)
@@ -98,4 +115,5 @@ def dataset_for(config, n_episodes: int = 4, seed: int = 0, **kw) -> SyntheticWi
     cams = [K.camera_name(k) for k in config.image_keys] if config.image_keys else ["front"]
     return SyntheticWindowDataset(n_episodes=n_episodes, n_obs=config.n_obs,
                                   horizon=config.horizon, image_size=config.image_size,
-                                  cameras=cams, seed=seed, **kw)
+                                  cameras=cams, seed=seed,
+                                  future_offset=getattr(config, "future_offset", 0), **kw)

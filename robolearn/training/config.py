@@ -13,6 +13,7 @@ from robolearn.eval.config import EvalProtocol
 from robolearn.policies.bc.config import BCConfig
 from robolearn.policies.diffusion.config import DiffusionConfig
 from robolearn.policies.flow_vla.config import FlowVLAConfig
+from robolearn.policies.iql.config import IQLConfig
 
 
 @dataclass
@@ -104,6 +105,14 @@ class TrainFlowVLAConfig(TrainConfig):
     """Policy config (see robolearn/policies/flow_vla/config.py)."""
 
 
+@dataclass
+class TrainIQLConfig(TrainConfig):
+    """Train IQL (offline RL) on a store's rewards; the sampler adds the window H steps ahead."""
+
+    policy: IQLConfig = field(default_factory=IQLConfig)
+    """Policy config (see robolearn/policies/iql/config.py)."""
+
+
 #: policy name -> training schema class (the schemas are registered in robolearn.config.registry)
 TRAIN_CONFIGS = {"bc": TrainBCConfig, "diffusion": TrainDiffusionConfig,
-                 "flow_vla": TrainFlowVLAConfig}
+                 "flow_vla": TrainFlowVLAConfig, "iql": TrainIQLConfig}

@@ -171,6 +171,9 @@ class Trainer:
         else:
             self.optimizer.step()
         self.scheduler.step()
+        hook = getattr(self.policy, "after_optimizer_step", None)
+        if hook is not None:  # e.g. IQL's target critics
+            hook()
         if self.ema is not None:
             self.ema.update(self.policy, self.step)
         self.step += 1

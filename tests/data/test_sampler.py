@@ -95,3 +95,24 @@ def test_dataloader_with_spawned_workers(store_path):
 def test_unknown_camera_is_a_clear_error(store_path):
     with pytest.raises(KeyError, match="not in"):
         WindowDataset(store_path, image_keys=[K.image_key("side")])
+
+
+def test_future_window_is_k_steps_ahead_and_flags_episode_end(store_path):
+    k = 5
+    ds = WindowDataset(store_path, n_obs=2, horizon=4, future_offset=k)
+    eps = [synthetic_episode(n, i) for i, n in enumerate(LENGTHS)]
+    b = ds.__getitems__(np.arange(len(ds)))
+    offs = np.cumsum([0] + LENGTHS)
+    for j in range(len(ds)):
+        ep, t = int(b["episode_index"][j]), int(b["index"][j])
+        t_local, n = t - int(offs[ep]), LENGTHS[ep]
+        f = min(t_local + k, n - 1)
+        o_idx = np.clip(np.arange(f - 1, f + 1), 0, n - 1)
+        np.testing.assert_array_equal(b[K.next_key(K.OBS_STATE)][j].numpy(),
+                                      eps[ep][K.OBS_STATE][o_idx])
+        np.testing.assert_array_equal(b[K.next_key(K.image_key("front"))][j].numpy(),
+                                      eps[ep][K.image_key("front")][o_idx].transpose(0, 3, 1, 2))
+        assert bool(b[K.NEXT_DONE][j]) == (t_local + k > n - 1)
+        assert b[K.pad_key(K.next_key(K.OBS_STATE))][j].tolist() == [f - 1 < 0, False]
+    with pytest.raises(ValueError, match="future_offset"):
+        WindowDataset(store_path, future_offset=-1)

@@ -42,7 +42,7 @@ def test_tiny_presets_equal_the_tiny_configs(name):
     assert f"train/{name}" in list_presets()
 
 
-@pytest.mark.parametrize("name", ["bc", "flow_vla"])
+@pytest.mark.parametrize("name", ["bc", "flow_vla", "iql"])
 def test_cli_trains_on_a_store_and_the_checkpoint_predicts(name, tiny_store, tmp_path, capsys):
     out = tmp_path / "run"
     rc = main([f"train/{name}_tiny", f"data.store={tiny_store}", "steps=3", f"out_dir={out}",

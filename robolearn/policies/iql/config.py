@@ -1,0 +1,65 @@
+"""Config of Implicit Q-Learning (Kostrikov et al. 2022) over action chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from robolearn.policies.config import PolicyConfig
+
+
+@dataclass
+class IQLConfig(PolicyConfig):
+    """Offline RL: expectile value, twin Q over action chunks, advantage-weighted actor.
+
+    An action chunk of ``horizon`` steps is one macro-action: its reward is the discounted
+    sum of the store's per-step rewards inside the chunk and its next state is the
+    observation ``horizon`` steps later (the sampler's ``future_offset``).
+    """
+
+    name: ClassVar[str] = "iql"
+
+    n_obs: int = 1
+    horizon: int = 4
+    n_action_steps: int = 4
+    action_norm: str = "mean_std"
+    gamma: float = 0.99
+    """Per-step discount (a chunk of H steps is discounted by gamma**H)."""
+    expectile: float = 0.7
+    """tau of the expectile value loss (0.5 = SARSA mean, -> 1 = max over the data's actions)."""
+    beta: float = 3.0
+    """Inverse temperature of the advantage weights exp(beta * (Q - V))."""
+    max_weight: float = 100.0
+    """Advantage weights are clipped to this."""
+    target_tau: float = 0.005
+    """Polyak rate of the target Q networks (updated after every optimiser step)."""
+    hidden_dim: int = 256
+    """Width of the V, Q and actor MLPs."""
+    n_layers: int = 2
+    """Hidden layers of each MLP."""
+    image_dim: int = 64
+    """Feature size of each camera after the image encoder."""
+    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    """Channels of the strided conv layers of the image encoder."""
+    lang_dim: int = 32
+    """Size of the instruction embedding (bytes, embedded and mean-pooled; 0 = unconditioned)."""
+    max_text_tokens: int = 48
+    """Instruction bytes read."""
+
+    @property
+    def future_offset(self) -> int:
+        """The sampler must provide the observation this many steps ahead (= horizon)."""
+        return self.horizon
+
+    @classmethod
+    def tiny(cls) -> "IQLConfig":
+        return cls(n_obs=1, horizon=4, n_action_steps=2, image_size=16, hidden_dim=32,
+                   n_layers=2, image_dim=16, image_channels=[8, 16], lang_dim=8,
+                   max_text_tokens=16)
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 < self.expectile < 1.0:
+            raise ValueError(f"expectile must be in (0, 1), got {self.expectile}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")

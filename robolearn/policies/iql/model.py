@@ -1,0 +1,156 @@
+"""Implicit Q-Learning over action chunks, language/skill-conditioned, images + state.
+
+Losses on one batch (all from the dataset's windows; no environment interaction):
+
+* value:  ``L_V = E[ |tau - 1(u < 0)| u^2 ]``, ``u = min_i Q'_i(s, a) - V(s)`` (expectile)
+* critic: ``L_Q = E[ (Q_i(s, a) - (R + gamma^H (1 - terminal) V(s')))^2 ]`` with
+  ``R = sum_k gamma^k r_{t+k}`` over the chunk's real steps and ``terminal`` = a reward
+  (success) inside the chunk; ``s'`` is the observation ``H`` steps later
+* actor:  ``L_pi = E[ min(exp(beta (Q'(s, a) - V(s))), w_max) * ||pi(s) - a||^2 ]``
+  (advantage-weighted regression on normalised actions, padded steps masked)
+
+``Q'`` is a Polyak-averaged copy of the critics, updated by :meth:`after_optimizer_step`
+(the trainer calls it after every step).  One image encoder is shared by all heads.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn import keys as K
+from robolearn.policies.base import Policy
+from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder
+from robolearn.policies.iql.config import IQLConfig
+from robolearn.policies.tokenizer import ByteTokenizer
+
+
+def expectile_loss(diff: torch.Tensor, tau: float) -> torch.Tensor:
+    """Asymmetric squared loss: minimised over v by the tau-expectile of x when diff = x - v."""
+    weight = torch.where(diff < 0, 1.0 - tau, tau)
+    return weight * diff.pow(2)
+
+
+def chunk_return(rewards: torch.Tensor, is_pad: torch.Tensor | None, gamma: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, H) per-step rewards -> discounted sum over the real steps, and whether a reward
+    (the sparse success signal) happened inside the chunk (a terminal transition)."""
+    h = rewards.shape[1]
+    disc = gamma ** torch.arange(h, device=rewards.device, dtype=rewards.dtype)
+    r = rewards if is_pad is None else rewards * (~is_pad).to(rewards.dtype)
+    return (r * disc).sum(1), (r > 0).any(1)
+
+
+def mlp(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Sequential:
+    dims = [d_in] + [hidden] * layers
+    mods: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        mods += [nn.Linear(a, b), nn.LayerNorm(b), nn.Mish()]
+    return nn.Sequential(*mods, nn.Linear(dims[-1], d_out))
+
+
+class IQLPolicy(Policy):
+    config_class = IQLConfig
+    name = "iql"
+
+    def __init__(self, config: IQLConfig, stats: Mapping[str, Any] | None = None,
+                 image_encoder: nn.Module | None = None):
+        super().__init__(config, stats)
+        c = config
+        if image_encoder is None and c.image_keys:
+            image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
+        self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
+                                              c.image_size, image_encoder,
+                                              shift_px=c.image_shift_px)
+        self.tokenizer = ByteTokenizer()
+        self.lang_embed = nn.Embedding(ByteTokenizer.vocab_size, c.lang_dim) if c.lang_dim else None
+        feat = self.obs_encoder.feature_dim * c.n_obs + c.lang_dim
+        act = c.horizon * c.action_dim
+        self.value = mlp(feat, 1, c.hidden_dim, c.n_layers)
+        self.q1 = mlp(feat + act, 1, c.hidden_dim, c.n_layers)
+        self.q2 = mlp(feat + act, 1, c.hidden_dim, c.n_layers)
+        self.actor = mlp(feat, act, c.hidden_dim, c.n_layers)
+        self.q1_target, self.q2_target = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
+        for p in list(self.q1_target.parameters()) + list(self.q2_target.parameters()):
+            p.requires_grad_(False)
+
+    # ---- features ---------------------------------------------------------------------
+    def _language(self, texts, b: int, device) -> torch.Tensor | None:
+        if self.lang_embed is None:
+            return None
+        ids, mask = self.tokenizer(list(texts) if texts is not None else [""] * b,
+                                   self.config.max_text_tokens)
+        ids, mask = ids.to(device), mask.to(device).float()
+        e = self.lang_embed(ids)
+        return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+
+    def features(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
+        """(B, F): the observation window (``prefix`` = ``next.`` for s') + instruction."""
+        view = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)} \
+            if prefix else obs
+        z = self.obs_encoder(view).flatten(1)
+        lang = self._language(obs.get(K.LANGUAGE), z.shape[0], z.device)
+        return z if lang is None else torch.cat([z, lang], -1)
+
+    def q_values(self, feats: torch.Tensor, actions_norm: torch.Tensor, target: bool = False):
+        x = torch.cat([feats, actions_norm.flatten(1)], -1)
+        q1, q2 = (self.q1_target, self.q2_target) if target else (self.q1, self.q2)
+        return q1(x).squeeze(-1), q2(x).squeeze(-1)
+
+    # ---- contract -----------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        c = self.config
+        if K.next_key(K.OBS_STATE) not in batch:
+            raise KeyError("iql needs the next observation window: train with "
+                           "data.future_offset = policy.horizon (robolearn-train sets it)")
+        a = self.normalizer.normalize(K.ACTION, batch[K.ACTION].float())
+        pad = batch.get(K.pad_key(K.ACTION))
+        if pad is not None:  # steps past the episode end are not part of the macro-action
+            a = a * (~pad).unsqueeze(-1).to(a.dtype)
+        s = self.features(batch)
+        with torch.no_grad():
+            s_next = self.features(batch, K.NEXT_PREFIX)  # same instruction, window at t+H
+            tq = torch.minimum(*self.q_values(s.detach(), a, target=True))
+            r, terminal = chunk_return(batch[K.REWARD].float(), pad, c.gamma)
+            v_next = self.value(s_next).squeeze(-1)
+            target = r + (c.gamma ** c.horizon) * (~terminal).float() * v_next
+        v = self.value(s).squeeze(-1)
+        v_loss = expectile_loss(tq - v, c.expectile).mean()
+        q1, q2 = self.q_values(s, a)
+        q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        adv = (tq - v).detach()
+        w = torch.exp(c.beta * adv).clamp(max=c.max_weight)
+        pred = self.actor(s).view(-1, c.horizon, c.action_dim)
+        err = (pred - a).pow(2)
+        if pad is not None:
+            keep = (~pad).unsqueeze(-1).to(err.dtype).expand_as(err)
+            per = (err * keep).sum((1, 2)) / keep.sum((1, 2)).clamp_min(1.0)
+        else:
+            per = err.mean((1, 2))
+        actor_loss = (w * per).mean()
+        return {"loss": v_loss + q_loss + actor_loss, "v_loss": v_loss.detach(),
+                "q_loss": q_loss.detach(), "actor_loss": actor_loss.detach(),
+                "v_mean": v.mean().detach(), "adv_mean": adv.mean(), "weight_mean": w.mean()}
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        """Polyak-average the target critics towards the online ones."""
+        tau = self.config.target_tau
+        for tgt, src in ((self.q1_target, self.q1), (self.q2_target, self.q2)):
+            for pt, ps in zip(tgt.parameters(), src.parameters()):
+                pt.lerp_(ps, tau)
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        c = self.config
+        pred = self.actor(self.features(obs)).view(-1, c.horizon, c.action_dim)
+        return self.normalizer.unnormalize(K.ACTION, pred)
+
+    @torch.no_grad()
+    def value_of(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """V(s) for an observation window (B,) - e.g. to score a skill's start states."""
+        return self.value(self.features(obs)).squeeze(-1)
