@@ -60,6 +60,12 @@ def run(cfg, evaluator=None):
     cfg.policy.resolve_features(stats, image_keys=train.image_keys)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
+    if cfg.policy.encoder_init:
+        from robolearn.policies.pretrain.model import load_pretrained_encoder
+
+        n = load_pretrained_encoder(policy, cfg.policy.encoder_init, cfg.policy.freeze_encoder)
+        print(f"image encoder: {n} tensors from {cfg.policy.encoder_init}"
+              f"{' (frozen)' if cfg.policy.freeze_encoder else ''}")
     trainer = Trainer(cfg, policy, train, val, evaluator=evaluator)
     last = trainer.fit()
     if trainer.dist.is_main:

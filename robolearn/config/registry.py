@@ -17,6 +17,7 @@ SCHEMAS: dict[str, str] = {
     "train_diffusion_schema": "robolearn.training.config:TrainDiffusionConfig",
     "train_flow_vla_schema": "robolearn.training.config:TrainFlowVLAConfig",
     "train_iql_schema": "robolearn.training.config:TrainIQLConfig",
+    "train_pretrain_schema": "robolearn.training.config:TrainPretrainConfig",
     "eval_schema": "robolearn.eval.config:EvalConfig",
     "nerf_schema": "robolearn.nerf.config:NerfRunConfig",
     "planner_schema": "robolearn.planner.config:PlannerConfig",

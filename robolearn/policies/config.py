@@ -30,6 +30,10 @@ class PolicyConfig:
     """Square side the images are resized to before encoding (pixels)."""
     image_shift_px: int = 0
     """Training augmentation: random image shift of up to this many pixels (0 = off)."""
+    encoder_init: str = ""
+    """Initialise the image encoder from a pretraining run (train/pretrain) or any policy with the same encoder ("" = random)."""
+    freeze_encoder: bool = False
+    """Keep the initialised image encoder fixed while training (the frozen-feature protocol)."""
     state_norm: str = "mean_std"
     """Normalisation of observation.state: mean_std, min_max or identity."""
     action_norm: str = "min_max"

@@ -17,6 +17,11 @@ POLICIES: dict[str, tuple[str, str]] = {
                  "robolearn.policies.flow_vla.model:FlowVLAPolicy"),
     "iql": ("robolearn.policies.iql.config:IQLConfig", "robolearn.policies.iql.model:IQLPolicy"),
 }
+#: models the trainer trains that are not deployable policies (not in list_policies)
+PRETRAINERS: dict[str, tuple[str, str]] = {
+    "pretrain": ("robolearn.policies.pretrain.config:PretrainConfig",
+                 "robolearn.policies.pretrain.model:PretrainModel"),
+}
 
 
 def _load(ref: str):
@@ -24,9 +29,13 @@ def _load(ref: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def _check(name: str) -> None:
-    if name not in POLICIES:
-        raise KeyError(f"unknown policy {name!r}; valid policies: {', '.join(sorted(POLICIES))}")
+def _entry(name: str) -> tuple[str, str]:
+    if name in POLICIES:
+        return POLICIES[name]
+    if name in PRETRAINERS:
+        return PRETRAINERS[name]
+    raise KeyError(f"unknown policy {name!r}; valid policies: {', '.join(sorted(POLICIES))} "
+                   f"(pretraining: {', '.join(sorted(PRETRAINERS))})")
 
 
 def list_policies() -> list[str]:
@@ -35,14 +44,12 @@ def list_policies() -> list[str]:
 
 def get_config_class(name: str):
     """The config dataclass of policy ``name`` (cheap: dataclasses only)."""
-    _check(name)
-    return _load(POLICIES[name][0])
+    return _load(_entry(name)[0])
 
 
 def get_policy_class(name: str):
     """The ``Policy`` subclass of ``name`` (imports torch and the policy's dependencies)."""
-    _check(name)
-    return _load(POLICIES[name][1])
+    return _load(_entry(name)[1])
 
 
 def make_policy(name: str, config=None, stats=None, tiny: bool = False):

@@ -14,6 +14,7 @@ from robolearn.policies.bc.config import BCConfig
 from robolearn.policies.diffusion.config import DiffusionConfig
 from robolearn.policies.flow_vla.config import FlowVLAConfig
 from robolearn.policies.iql.config import IQLConfig
+from robolearn.policies.pretrain.config import PretrainConfig
 
 
 @dataclass
@@ -113,6 +114,15 @@ class TrainIQLConfig(TrainConfig):
     """Policy config (see robolearn/policies/iql/config.py)."""
 
 
+@dataclass
+class TrainPretrainConfig(TrainConfig):
+    """Pretrain an observation encoder (inverse dynamics, forward dynamics or BC)."""
+
+    policy: PretrainConfig = field(default_factory=PretrainConfig)
+    """Objective and encoder (see robolearn/policies/pretrain/config.py)."""
+
+
 #: policy name -> training schema class (the schemas are registered in robolearn.config.registry)
 TRAIN_CONFIGS = {"bc": TrainBCConfig, "diffusion": TrainDiffusionConfig,
-                 "flow_vla": TrainFlowVLAConfig, "iql": TrainIQLConfig}
+                 "flow_vla": TrainFlowVLAConfig, "iql": TrainIQLConfig,
+                 "pretrain": TrainPretrainConfig}

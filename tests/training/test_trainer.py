@@ -40,7 +40,7 @@ def test_training_reduces_loss_and_writes_the_run_folder(tmp_path):
     assert ema_policy.predict_action_chunk(train.batch(2)).shape == (2, 4, 2)
 
 
-@pytest.mark.parametrize("name", ["bc", "flow_vla", "iql"])
+@pytest.mark.parametrize("name", ["bc", "flow_vla", "iql", "pretrain"])
 def test_resume_is_exact(name, tmp_path):
     """Train 4 steps straight vs 2 steps, stop, resume to 4: identical weights and losses.
 

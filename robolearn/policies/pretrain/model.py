@@ -1,0 +1,122 @@
+"""Encoder pretraining by inverse dynamics (and forward-dynamics / BC baselines).
+
+The model is a :class:`Policy` so the shared trainer, checkpoints and resume serve it
+unchanged; it is not in the policy registry's list (it is not something to deploy).  Its
+``obs_encoder.image_encoder`` is what later policies load (:func:`load_pretrained_encoder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn import keys as K
+from robolearn.policies.base import WEIGHTS_FILE, Policy
+from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder, prepare_images
+from robolearn.policies.pretrain.config import PretrainConfig
+
+ENCODER_PREFIX = "obs_encoder.image_encoder."
+
+
+def head(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Module:
+    dims = [d_in] + [hidden] * layers
+    mods: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        mods += [nn.Linear(a, b), nn.Mish()]
+    return nn.Sequential(*mods, nn.Linear(dims[-1], d_out))
+
+
+class PretrainModel(Policy):
+    config_class = PretrainConfig
+    name = "pretrain"
+
+    def __init__(self, config: PretrainConfig, stats: Mapping[str, Any] | None = None):
+        super().__init__(config, stats)
+        c = config
+        enc = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim) if c.image_keys else None
+        self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
+                                              c.image_size, enc, shift_px=c.image_shift_px)
+        f = self.obs_encoder.feature_dim * c.n_obs
+        act = c.horizon * c.action_dim
+        if c.objective == "inverse":
+            self.head = head(2 * f, act, c.hidden_dim, c.n_layers)
+        elif c.objective == "bc":
+            self.head = head(f, act, c.hidden_dim, c.n_layers)
+        else:  # forward: next state + a thumbnail per camera
+            out = c.state_dim + len(c.image_keys) * 3 * c.thumb * c.thumb
+            self.head = head(f + act, out, c.hidden_dim, c.n_layers)
+
+    def _z(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
+        view = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)} \
+            if prefix else obs
+        return self.obs_encoder(view).flatten(1)
+
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        c = self.config
+        if c.objective != "bc" and K.next_key(K.OBS_STATE) not in batch:
+            raise KeyError(f"the {c.objective} objective needs the observation "
+                           f"horizon={c.horizon} steps ahead: train with data.future_offset "
+                           f"(robolearn-train sets it from the policy)")
+        a = self.normalizer.normalize(K.ACTION, batch[K.ACTION].float())
+        pad = batch.get(K.pad_key(K.ACTION))
+        keep = torch.ones_like(a[..., :1]) if pad is None else (~pad).unsqueeze(-1).to(a.dtype)
+        z = self._z(batch)
+        if c.objective == "forward":
+            pred = self.head(torch.cat([z, (a * keep).flatten(1)], -1))
+            nxt = batch[K.next_key(K.OBS_STATE)][:, -1].float()
+            target = [self.normalizer.normalize(K.OBS_STATE, nxt)]
+            for key in c.image_keys:
+                im = prepare_images(self.normalizer, key, batch[K.next_key(key)][:, -1], c.thumb)
+                target.append(im.flatten(1))
+            loss = F.mse_loss(pred, torch.cat(target, -1))
+            return {"loss": loss}
+        x = torch.cat([z, self._z(batch, K.NEXT_PREFIX)], -1) if c.objective == "inverse" else z
+        pred = self.head(x).view(-1, c.horizon, c.action_dim)
+        err = (pred - a).pow(2) * keep
+        loss = err.sum() / (keep.sum() * c.action_dim).clamp_min(1.0)
+        return {"loss": loss, "action_mse": loss.detach()}
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """Actions from (o_t, o_{t+k}) (inverse: a goal-conditioned policy) or o_t (bc)."""
+        c = self.config
+        if c.objective == "forward":
+            raise NotImplementedError("a forward-dynamics model predicts observations, not actions")
+        z = self._z(obs)
+        x = torch.cat([z, self._z(obs, K.NEXT_PREFIX)], -1) if c.objective == "inverse" else z
+        return self.normalizer.unnormalize(K.ACTION, self.head(x).view(-1, c.horizon,
+                                                                       c.action_dim))
+
+
+def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = False) -> int:
+    """Copy a pretraining run's image encoder into ``policy.obs_encoder.image_encoder``.
+
+    ``path``: a run folder, checkpoint step folder or policy folder of a ``pretrain`` run
+    (or of any policy with the same encoder). Returns the number of tensors loaded.
+    """
+    from safetensors.torch import load_file
+
+    from robolearn.eval.rollout import resolve_policy_dir
+
+    src = load_file(str(resolve_policy_dir(path) / WEIGHTS_FILE))
+    enc = {k[len(ENCODER_PREFIX):]: v for k, v in src.items() if k.startswith(ENCODER_PREFIX)}
+    target = getattr(getattr(policy, "obs_encoder", None), "image_encoder", None)
+    if target is None:
+        raise ValueError(f"{policy.name} has no obs_encoder.image_encoder to initialise")
+    if not enc:
+        raise ValueError(f"{path} holds no {ENCODER_PREFIX}* weights (not an image encoder run)")
+    mine = target.state_dict()
+    bad = [k for k in mine if k not in enc or enc[k].shape != mine[k].shape]
+    if bad:
+        raise ValueError(f"the encoder in {path} does not fit {policy.name}'s "
+                         f"(mismatched {bad[:3]}); use the same image_size, image_channels "
+                         f"and image_dim")
+    target.load_state_dict({k: enc[k] for k in mine})
+    if freeze:
+        for p in target.parameters():
+            p.requires_grad_(False)
+    return len(mine)

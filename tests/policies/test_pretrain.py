@@ -1,0 +1,102 @@
+"""Encoder pretraining: inverse dynamics recovers known linear dynamics; baselines train;
+the encoder transfers into a policy (fine-tuned or frozen)."""
+
+import pytest
+import torch
+
+from robolearn import keys as K
+from robolearn.policies.pretrain.config import PretrainConfig
+from robolearn.policies.pretrain.model import PretrainModel, load_pretrained_encoder
+from robolearn.policies.testing import dataset_for
+
+
+def _stats(d):
+    s = {"mean": [0.0] * d, "std": [1.0] * d, "min": [-3.0] * d, "max": [3.0] * d,
+         "q01": [-3.0] * d, "q99": [3.0] * d}
+    return s
+
+
+def test_inverse_dynamics_recovers_known_linear_dynamics():
+    """s' = A s + B a with B of full column rank: a = B^+ (s' - A s) is linear in (s, s'), so
+    a linear IDM head on the state fits it exactly."""
+    g = torch.Generator().manual_seed(0)
+    d, m, n = 6, 3, 512
+    A, B = torch.randn(d, d, generator=g) * 0.5, torch.randn(d, m, generator=g)
+    s, a = torch.randn(n, d, generator=g), torch.randn(n, m, generator=g)
+    s_next = s @ A.T + a @ B.T
+    cfg = PretrainConfig(objective="inverse", horizon=1, n_action_steps=1, state_dim=d,
+                         action_dim=m, n_layers=0, state_norm="identity",
+                         action_norm="identity")
+    torch.manual_seed(0)
+    model = PretrainModel(cfg, {K.OBS_STATE: _stats(d), K.ACTION: _stats(m)})
+    batch = {K.OBS_STATE: s[:, None], K.next_key(K.OBS_STATE): s_next[:, None],
+             K.ACTION: a[:, None], K.pad_key(K.ACTION): torch.zeros(n, 1, dtype=torch.bool)}
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 800)
+    for _ in range(800):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    assert loss.item() < 1e-5
+    test_s, test_a = torch.randn(8, d, generator=g), torch.randn(8, m, generator=g)
+    pred = model.predict_action_chunk({K.OBS_STATE: test_s[:, None],
+                                       K.next_key(K.OBS_STATE): (test_s @ A.T + test_a @ B.T)[:, None]})
+    assert torch.allclose(pred[:, 0], test_a, atol=1e-2)
+
+
+@pytest.mark.parametrize("objective", ["inverse", "forward", "bc"])
+def test_every_objective_trains_on_image_windows(objective):
+    cfg = PretrainConfig.tiny()
+    cfg.objective = objective
+    ds = dataset_for(cfg)
+    cfg.resolve_features(ds.stats(), ds.image_keys)
+    torch.manual_seed(0)
+    model = PretrainModel(cfg, ds.stats())
+    batch = ds.batch(8)
+    assert K.next_key(K.image_key("front")) in batch
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def test_the_encoder_transfers_into_bc_fine_tuned_or_frozen(tmp_path):
+    from robolearn.policies.bc.config import BCConfig
+    from robolearn.policies.bc.model import BCPolicy
+
+    cfg = PretrainConfig.tiny()
+    ds = dataset_for(cfg)
+    cfg.resolve_features(ds.stats(), ds.image_keys)
+    torch.manual_seed(0)
+    pre = PretrainModel(cfg, ds.stats())
+    pre.save_pretrained(tmp_path / "pre")
+    bcfg = BCConfig.tiny()
+    bcfg.image_channels, bcfg.image_dim = cfg.image_channels, cfg.image_dim
+    bds = dataset_for(bcfg)
+    bcfg.resolve_features(bds.stats(), bds.image_keys)
+    torch.manual_seed(1)
+    bc = BCPolicy(bcfg, bds.stats())
+    n = load_pretrained_encoder(bc, tmp_path / "pre", freeze=True)
+    assert n > 0
+    for (k, v), (_, w) in zip(bc.obs_encoder.image_encoder.state_dict().items(),
+                              pre.obs_encoder.image_encoder.state_dict().items()):
+        assert torch.equal(v, w), k
+    before = {k: v.clone() for k, v in bc.obs_encoder.image_encoder.state_dict().items()}
+    opt = torch.optim.AdamW([p for p in bc.parameters() if p.requires_grad], lr=1e-2)
+    loss = bc(bds.batch(8))["loss"]
+    loss.backward()
+    opt.step()
+    for k, v in bc.obs_encoder.image_encoder.state_dict().items():
+        assert torch.equal(v, before[k]), f"frozen {k} changed"
+    bad = BCConfig.tiny()
+    bad.image_dim = 24
+    bad.resolve_features(bds.stats(), bds.image_keys)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_pretrained_encoder(BCPolicy(bad, bds.stats()), tmp_path / "pre")
