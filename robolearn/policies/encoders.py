@@ -131,6 +131,19 @@ class ObservationEncoder(nn.Module):
         return torch.cat(feats + [state], dim=-1)
 
 
+def conv_observation_encoder(config, normalizer, image_encoder: nn.Module | None = None
+                             ) -> ObservationEncoder:
+    """The observation encoder of the conv-based policies (bc, diffusion, iql, pretrain):
+    ``config.image_channels`` / ``image_dim`` conv encoder unless one is injected, random
+    shifts of ``config.image_shift_px`` while training.  Equal configs give equal encoders,
+    which is what lets ``encoder_init`` move a pretrained one between them."""
+    c = config
+    if image_encoder is None and c.image_keys:
+        image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
+    return ObservationEncoder(normalizer, c.image_keys, c.state_dim, c.image_size,
+                              image_encoder, shift_px=c.image_shift_px)
+
+
 class SiglipImageEncoder(nn.Module):
     """A SigLIP vision transformer (``transformers``) behind the image-encoder contract.
 

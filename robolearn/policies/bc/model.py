@@ -11,7 +11,7 @@ from torch import nn
 from robolearn import keys as K
 from robolearn.policies.base import Policy
 from robolearn.policies.bc.config import BCConfig
-from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder, prepare_images
+from robolearn.policies.encoders import ConvImageEncoder, conv_observation_encoder, prepare_images
 
 
 def masked_mean(per_elem: torch.Tensor, is_pad: torch.Tensor | None) -> torch.Tensor:
@@ -41,9 +41,7 @@ class BCPolicy(Policy):
         if image_encoder is None and c.image_keys:
             image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
         if c.backbone == "mlp":
-            self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                                  c.image_size, image_encoder,
-                                                  shift_px=c.image_shift_px)
+            self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
             dims = [self.obs_encoder.feature_dim * c.n_obs] + [c.hidden_dim] * c.n_layers
             layers: list[nn.Module] = []
             for d_in, d_out in zip(dims[:-1], dims[1:]):

@@ -18,7 +18,7 @@ from robolearn.policies.base import Policy
 from robolearn.policies.bc.model import masked_mean
 from robolearn.policies.diffusion.config import DiffusionConfig
 from robolearn.policies.diffusion.unet import ConditionalUnet1D
-from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder
+from robolearn.policies.encoders import conv_observation_encoder
 
 
 def make_schedulers(c: DiffusionConfig):
@@ -37,11 +37,7 @@ class DiffusionPolicy(Policy):
                  image_encoder: nn.Module | None = None, schedulers=None):
         super().__init__(config, stats)
         c = config
-        if image_encoder is None and c.image_keys:
-            image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
-        self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                              c.image_size, image_encoder,
-                                              shift_px=c.image_shift_px)
+        self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
         self.unet = ConditionalUnet1D(c.action_dim, self.obs_encoder.feature_dim * c.n_obs,
                                       c.down_dims, c.kernel_size, c.n_groups, c.time_embed_dim)
         self.train_scheduler, self.infer_scheduler = schedulers or make_schedulers(c)

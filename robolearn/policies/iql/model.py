@@ -24,7 +24,7 @@ from torch import nn
 
 from robolearn import keys as K
 from robolearn.policies.base import Policy
-from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder
+from robolearn.policies.encoders import conv_observation_encoder
 from robolearn.policies.iql.config import IQLConfig
 from robolearn.policies.tokenizer import ByteTokenizer
 
@@ -61,11 +61,7 @@ class IQLPolicy(Policy):
                  image_encoder: nn.Module | None = None):
         super().__init__(config, stats)
         c = config
-        if image_encoder is None and c.image_keys:
-            image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
-        self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                              c.image_size, image_encoder,
-                                              shift_px=c.image_shift_px)
+        self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
         self.tokenizer = ByteTokenizer()
         self.lang_embed = nn.Embedding(ByteTokenizer.vocab_size, c.lang_dim) if c.lang_dim else None
         feat = self.obs_encoder.feature_dim * c.n_obs + c.lang_dim

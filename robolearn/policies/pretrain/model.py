@@ -16,7 +16,7 @@ from torch import nn
 
 from robolearn import keys as K
 from robolearn.policies.base import WEIGHTS_FILE, Policy
-from robolearn.policies.encoders import ConvImageEncoder, ObservationEncoder, prepare_images
+from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
 ENCODER_PREFIX = "obs_encoder.image_encoder."
@@ -37,9 +37,7 @@ class PretrainModel(Policy):
     def __init__(self, config: PretrainConfig, stats: Mapping[str, Any] | None = None):
         super().__init__(config, stats)
         c = config
-        enc = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim) if c.image_keys else None
-        self.obs_encoder = ObservationEncoder(self.normalizer, c.image_keys, c.state_dim,
-                                              c.image_size, enc, shift_px=c.image_shift_px)
+        self.obs_encoder = conv_observation_encoder(c, self.normalizer)
         f = self.obs_encoder.feature_dim * c.n_obs
         act = c.horizon * c.action_dim
         if c.objective == "inverse":
