@@ -138,7 +138,9 @@ def test_killed_collection_leaves_a_valid_store(tmp_path):
 def test_ctrl_c_keeps_finished_episodes(tmp_path):
     out = tmp_path / "int.zarr"
     proc = subprocess.Popen([sys.executable, "-m", "robolearn.cli.collect", "--task", "Reach",
-                             "--episodes", "50", "--out", str(out), "--cameras", "--no-gif"],
+                             # far more than can finish before the signal, even when the
+                             # reader below is starved of CPU (50 once raced to completion)
+                             "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:

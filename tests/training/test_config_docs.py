@@ -9,8 +9,11 @@ from robolearn.policies import get_config_class, list_policies
 from robolearn.policies.config import PolicyConfig
 from robolearn.training import config as train_config
 
-CLASSES = [PolicyConfig] + [get_config_class(n) for n in list_policies()] + [
-    train_config.OptimConfig, train_config.TrainConfig, *train_config.TRAIN_CONFIGS.values()]
+from robolearn.eval.config import EvalConfig, EvalProtocol  # noqa: E402
+
+CLASSES = [PolicyConfig] + [get_config_class(n) for n in list_policies() + ["pretrain"]] + [
+    train_config.OptimConfig, train_config.TrainConfig, *train_config.TRAIN_CONFIGS.values(),
+    EvalProtocol, EvalConfig]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)

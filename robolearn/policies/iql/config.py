@@ -20,9 +20,13 @@ class IQLConfig(PolicyConfig):
     name: ClassVar[str] = "iql"
 
     n_obs: int = 1
+    """Observation steps read (the current one)."""
     horizon: int = 4
+    """Steps of the action chunk (one macro-action) and of the gap to the next state."""
     n_action_steps: int = 4
+    """Actions executed per predicted chunk."""
     action_norm: str = "mean_std"
+    """Normalisation of actions (the actor regresses normalised chunks)."""
     gamma: float = 0.99
     """Per-step discount (a chunk of H steps is discounted by gamma**H)."""
     expectile: float = 0.7

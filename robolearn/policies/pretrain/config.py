@@ -28,9 +28,11 @@ class PretrainConfig(PolicyConfig):
     objective: str = "inverse"
     """inverse (the method), forward or bc (baselines under the same protocol)."""
     n_obs: int = 1
+    """Observation steps read at t (and at t + k)."""
     horizon: int = 4
     """Actions predicted (a_t .. a_{t+H-1}); also the gap k to the future observation."""
     n_action_steps: int = 4
+    """Actions executed per chunk when used as a goal-conditioned policy."""
     hidden_dim: int = 512
     """Width of the head MLP."""
     n_layers: int = 2
