@@ -141,9 +141,7 @@ class PlannerNode(Node):
         self.get_logger().info(f"step {self.step_i + 1}/{len(self.steps)}: {prim} -> {text!r}")
 
     def _step_done(self, prim) -> bool:
-        g = self.skills[prim.skill].ground(prim.kwargs)
-        facts = set(self.facts or [])
-        return set(g["add"]) <= facts and not (set(g["del"]) & facts)
+        return self.skills[prim.skill].effects_hold(prim.kwargs, self.facts or [])
 
     # ------------------------------------------------------------------ loop
     def _tick(self) -> None:

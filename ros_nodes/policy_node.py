@@ -41,6 +41,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from robolearn import keys as K
 from robolearn.ros_nodes import messages as M
 
 GRIPPER = "gripper"
@@ -87,7 +88,7 @@ class PolicyNode(LifecycleNode):
         self.tick = 0
         self.future: Future | None = None
         self.future_tick = 0
-        self.history: deque = deque()  # the last n_obs fresh (state, images) observations
+        self.history: deque = deque()  # the last n_obs fresh observations (step dicts)
         self.last_cmd: np.ndarray | None = None
         self.latency_ms: deque = deque(maxlen=100)
         self.tick_times: deque = deque(maxlen=100)
@@ -96,10 +97,8 @@ class PolicyNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
-        from robolearn import keys as K
         from robolearn.control import JointLimits, RealTimeChunker
-        from robolearn.eval.rollout import resolve_policy_dir
-        from robolearn.policies.base import load_policy
+        from robolearn.policies.base import load_policy, resolve_policy_dir
 
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         try:
@@ -239,24 +238,12 @@ class PolicyNode(LifecycleNode):
         return state, images, None
 
     # ------------------------------------------------------------------ control loop
-    def _window(self) -> tuple[list, int]:
-        """The policy's observation window: the last n_obs observations, the oldest repeated
-        (and flagged as padding) while fewer have arrived, as the training windows pad."""
-        hist = list(self.history)
-        n_pad = self.policy.config.n_obs - len(hist)
-        return [hist[0]] * n_pad + hist, n_pad
-
-    def _infer(self, window: list, n_pad: int, instruction: str) -> np.ndarray:
+    def _infer(self, history: list, instruction: str) -> np.ndarray:
         import torch
 
-        from robolearn import keys as K
+        from robolearn.control.window import window_batch
 
-        pad = torch.zeros(1, len(window), dtype=torch.bool)
-        pad[0, :n_pad] = True
-        obs = {K.OBS_STATE: torch.from_numpy(np.stack([s for s, _ in window]))[None],
-               K.pad_key(K.OBS_STATE): pad, K.LANGUAGE: [instruction]}
-        for c in window[0][1]:
-            obs[K.image_key(c)] = torch.from_numpy(np.stack([im[c] for _, im in window]))[None]
+        obs = window_batch([history], self.policy.config.n_obs, [instruction])
         t0 = time.perf_counter()
         with torch.no_grad():
             chunk = self.policy.predict_action_chunk(self.policy.on_device(obs))
@@ -282,7 +269,8 @@ class PolicyNode(LifecycleNode):
             return
         if len(self.history) == self.policy.config.n_obs:
             self.history.popleft()
-        self.history.append((state, images))
+        self.history.append({K.OBS_STATE: state,
+                             **{K.image_key(c): im for c, im in images.items()}})
         # 1. a finished inference joins the plan; 2. request the next chunk when due
         if self.future is not None and self.future.done():
             fut, self.future = self.future, None
@@ -301,7 +289,7 @@ class PolicyNode(LifecycleNode):
                     self.chunker.add_chunk(chunk, self.future_tick, tick)
         if self.future is None and self.chunker.needs_chunk(tick):
             self.future_tick = tick
-            self.future = self.pool.submit(self._infer, *self._window(), self._instruction())
+            self.future = self.pool.submit(self._infer, list(self.history), self._instruction())
         # 3. the action for this tick (hold until the first chunk arrives)
         action = self.chunker.pop(tick)
         if action is None:

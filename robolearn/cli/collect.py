@@ -106,42 +106,6 @@ def _check(cfg) -> None:
         raise SystemExit("error: --noise must be >= 0")
 
 
-class _CommitGuard:
-    """Ctrl-C (SIGINT) interrupts the collector anywhere except inside an episode's commit:
-    there it is deferred until the append returns (zarr's I/O runs on a background event
-    loop; interrupting the waiting thread mid-write hung the process and risked the store)."""
-
-    def __init__(self):
-        import signal
-        import threading
-
-        self._inside = self._pending = False
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._on_sigint)
-
-    def _on_sigint(self, signum, frame):
-        if self._inside:
-            self._pending = True
-            return
-        raise KeyboardInterrupt
-
-    def __enter__(self):
-        self._inside = True
-
-    def __exit__(self, *exc):
-        self._inside = False
-        if self._pending and exc[0] is None:
-            raise KeyboardInterrupt
-
-    def restore(self) -> None:
-        if self._old is not None:
-            import signal
-
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-
-
 def _open_or_create(out: str):
     from robolearn.data.errors import StoreError
     from robolearn.data.store import TrajectoryStore, is_remote
@@ -180,7 +144,6 @@ def collect(cfg, progress: bool = True) -> dict:
         tqdm = None
     bar = tqdm(total=cfg.episodes, desc="collect", unit="ep", disable=not progress) if tqdm else None
     t0 = time.time()
-    guard = _CommitGuard()
     try:
         for i in range(cfg.episodes):
             task = cfg.tasks[i % len(cfg.tasks)]
@@ -193,8 +156,7 @@ def collect(cfg, progress: bool = True) -> dict:
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
             steps, meta = rollout(env, seed, quality=quality, noise=cfg.noise, video=frames)
-            with guard:  # atomic: the commit point of this episode, never interrupted
-                store.append_episode(steps, meta)
+            store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})
             s["episodes"] += 1
@@ -216,7 +178,6 @@ def collect(cfg, progress: bool = True) -> dict:
         print(f"\ninterrupted: {summary['episodes_written']} episodes were written to {out}; "
               f"the episode in progress was dropped", file=sys.stderr)
     finally:
-        guard.restore()
         if bar is not None:
             bar.close()
         store.close()

@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as e:
         print(f"robolearn-eval: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    from robolearn.eval.rollout import resolve_policy_dir
     from robolearn.eval.run import evaluate
-    from robolearn.policies.base import load_policy
+    from robolearn.policies.base import load_policy, resolve_policy_dir
 
     try:
         path = resolve_policy_dir(cfg.checkpoint)

@@ -85,6 +85,40 @@ def _codecs(kind: str, level: int):
     return ZstdCodec(level=level)
 
 
+class _sigint_deferred:
+    """Hold Ctrl-C (SIGINT) while an episode is written, deliver it right after.
+
+    zarr writes through a background event loop; a KeyboardInterrupt raised in the thread
+    waiting on it (mid-append) hung writers and cut episodes short.  The previous handler
+    (Python's KeyboardInterrupt, rclpy's shutdown...) runs once the commit is done.  Only
+    the main thread can hold signals; elsewhere this does nothing.
+    """
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old, self._pending = None, None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self._pending = (signum, frame)
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is None:
+            return
+        signal.signal(signal.SIGINT, self._old)
+        if self._pending is not None:
+            if callable(self._old):
+                self._old(*self._pending)
+            elif self._old == signal.SIG_DFL:
+                raise KeyboardInterrupt
+
+
 class TrajectoryStore:
     """Read and append episodes of a Zarr trajectory store.
 
@@ -365,6 +399,10 @@ class TrajectoryStore:
         if self._group.attrs.get("schema") is None:
             self._create_data_arrays(schema)
 
+        with _sigint_deferred():
+            return self._write_episode(schema, arrays, meta)
+
+    def _write_episode(self, schema: Schema, arrays: dict, meta: dict) -> int:
         n, t0 = self.n_episodes, self.n_steps
         t1 = t0 + len(arrays[K.ACTION])
         # (1) data: grow (or cut a stale uncommitted tail) and write the new steps

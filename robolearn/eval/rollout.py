@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from robolearn import keys as K
+from robolearn.control.window import window_batch
 
 PLAN_STEP = "plan_step"
 PLAN_INSTRUCTION = "plan_instruction"
@@ -38,48 +40,39 @@ def make_eval_env(task: str, **env_kwargs):
     return PlanProgress(make_env(task, **env_kwargs))
 
 
-def _plan_progress_cls():
-    import gymnasium as gym
+class PlanProgress(gym.Wrapper):
+    """Track which step of the task's plan the episode is at.
 
-    class _PlanProgress(gym.Wrapper):
-        """Track which step of the task's plan the episode is at.
+    After every step the plan steps whose success checks hold are passed (in order, never
+    backwards), and ``info`` carries ``plan_step`` (steps done), ``plan_length``,
+    ``plan_skills`` and ``plan_instruction`` (the skill instruction of the current step:
+    what a skill-annotated policy is told, exactly as the collectors annotate demos).
+    """
 
-        After every step the plan steps whose success checks hold are passed (in order,
-        never backwards), and ``info`` carries ``plan_step`` (steps done),
-        ``plan_length`` and ``plan_instruction`` (the skill instruction of the current step:
-        what a skill-annotated policy is told, exactly as the collectors annotate demos).
-        """
+    def reset(self, **kw):
+        obs, info = self.env.reset(**kw)
+        self._plan = self.env.unwrapped.task.plan(self.env.unwrapped.task_args)
+        self._done = 0
+        return obs, self._annotate(info)
 
-        def reset(self, **kw):
-            obs, info = self.env.reset(**kw)
-            self._plan = self.env.unwrapped.task.plan(self.env.unwrapped.task_args)
-            self._done = 0
-            return obs, self._annotate(info)
+    def step(self, action):
+        from robolearn.envs.skills import check_skill
 
-        def step(self, action):
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            from robolearn.envs.skills import check_skill
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        sim = self.env.unwrapped.sim
+        while self._done < len(self._plan) and check_skill(sim, *self._plan[self._done]):
+            self._done += 1
+        if info.get("success"):
+            self._done = len(self._plan)
+        return obs, reward, terminated, truncated, self._annotate(info)
 
-            sim = self.env.unwrapped.sim
-            while self._done < len(self._plan) and check_skill(sim, *self._plan[self._done]):
-                self._done += 1
-            if info.get("success"):
-                self._done = len(self._plan)
-            return obs, reward, terminated, truncated, self._annotate(info)
+    def _annotate(self, info: dict) -> dict:
+        from robolearn.envs.tasks import step_instruction
 
-        def _annotate(self, info: dict) -> dict:
-            from robolearn.envs.tasks import step_instruction
-
-            cur = self._plan[min(self._done, len(self._plan) - 1)]
-            return {**info, PLAN_STEP: self._done, PLAN_LENGTH: len(self._plan),
-                    PLAN_INSTRUCTION: step_instruction(*cur),
-                    PLAN_SKILLS: ",".join(name for name, _ in self._plan)}
-
-    return _PlanProgress
-
-
-def PlanProgress(env):  # noqa: N802 - a class factory (gymnasium imported lazily)
-    return _plan_progress_cls()(env)
+        cur = self._plan[min(self._done, len(self._plan) - 1)]
+        return {**info, PLAN_STEP: self._done, PLAN_LENGTH: len(self._plan),
+                PLAN_INSTRUCTION: step_instruction(*cur),
+                PLAN_SKILLS: ",".join(name for name, _ in self._plan)}
 
 
 # ---------------------------------------------------------------- policy side
@@ -110,19 +103,13 @@ class ChunkExecutor:
         self.history = [deque(maxlen=self.n_obs) for _ in range(num_envs)]
         self.queues: list[deque] = [deque() for _ in range(num_envs)]
         self.chunk_ms: list[float] = []  # wall time of every predict call (batched)
-        self._seen = [0] * num_envs  # steps observed this episode (for the history padding)
 
     def reset(self, i: int) -> None:
         self.history[i].clear()
         self.queues[i].clear()
 
     def observe(self, i: int, step: dict[str, np.ndarray]) -> None:
-        h = self.history[i]
-        if not h:  # episode start: repeat the first step, flagged as padding
-            h.extend([step] * (self.n_obs - 1))
-            self._seen[i] = 0
-        h.append(step)
-        self._seen[i] += 1
+        self.history[i].append(step)
 
     def drop_queue(self, i: int) -> None:
         """Forget queued actions (e.g. when the instruction changes mid-chunk)."""
@@ -133,15 +120,8 @@ class ChunkExecutor:
         """One action per active env; envs with empty queues get new chunks in one batch."""
         need = [i for i in active if not self.queues[i]]
         if need:
-            batch: dict[str, Any] = {}
-            for k in self.history[need[0]][0]:
-                batch[k] = torch.from_numpy(np.stack([np.stack([s[k] for s in self.history[i]])
-                                                      for i in need]))
-            pad = np.zeros((len(need), self.n_obs), bool)
-            for row, i in enumerate(need):
-                pad[row, : max(0, self.n_obs - self._seen[i])] = True
-            batch[K.pad_key(K.OBS_STATE)] = torch.from_numpy(pad)
-            batch[K.LANGUAGE] = [language[i] for i in need]
+            batch = window_batch([self.history[i] for i in need], self.n_obs,
+                                 [language[i] for i in need])
             t0 = time.perf_counter()
             chunk = self.policy.predict_action_chunk(self.policy.on_device(batch))
             self.chunk_ms.append((time.perf_counter() - t0) * 1000.0)
@@ -223,8 +203,6 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                   progress: Callable[[Trial], None] | None = None) -> TaskResult:
     """Run ``protocol.trials`` episodes of ``task`` and return their results."""
     import functools
-
-    import gymnasium as gym
 
     from robolearn.envs.tasks import get_task
     from robolearn.utils.video import write_gif
@@ -350,28 +328,3 @@ def _language(mode: str, info: dict) -> str:
     if mode == "plan":
         return str(info.get(PLAN_INSTRUCTION, info.get("instruction", "")))
     return str(info.get("instruction", ""))
-
-
-def resolve_policy_dir(path: str | Path) -> Path:
-    """A policy folder from a policy folder, a checkpoint step folder or a run folder.
-
-    Step folders and run folders resolve to their EMA weights when present (what the
-    trainer exports for inference), else the raw weights.
-    """
-    from robolearn.policies.base import WEIGHTS_FILE
-    from robolearn.training.checkpoint import latest_checkpoint
-
-    p = Path(path)
-    if (p / WEIGHTS_FILE).is_file():
-        return p
-    if not p.exists():
-        raise FileNotFoundError(f"checkpoint {p} does not exist; pass a run folder, a "
-                                f"checkpoints/step_* folder or a policy folder")
-    step = p if (p / "policy").is_dir() else latest_checkpoint(p)
-    if step is None:
-        raise FileNotFoundError(f"{p} holds no policy: expected {WEIGHTS_FILE} (a policy folder), "
-                                f"policy/ (a checkpoint step) or checkpoints/ (a run folder)")
-    for name in ("policy_ema", "policy"):
-        if (Path(step) / name / WEIGHTS_FILE).is_file():
-            return Path(step) / name
-    raise FileNotFoundError(f"{step} has no policy_ema/ or policy/ folder")

@@ -149,6 +149,30 @@ def _dedup_contiguous(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
 
 
+def resolve_policy_dir(path: str | Path) -> Path:
+    """A policy folder from a policy folder, a checkpoint step folder or a run folder.
+
+    Step folders and run folders resolve to their EMA weights when present (what the
+    trainer exports for inference), else the raw weights.
+    """
+    from robolearn.training.checkpoint import latest_checkpoint
+
+    p = Path(path)
+    if (p / WEIGHTS_FILE).is_file():
+        return p
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {p} does not exist; pass a run folder, a "
+                                f"checkpoints/step_* folder or a policy folder")
+    step = p if (p / "policy").is_dir() else latest_checkpoint(p)
+    if step is None:
+        raise FileNotFoundError(f"{p} holds no policy: expected {WEIGHTS_FILE} (a policy folder), "
+                                f"policy/ (a checkpoint step) or checkpoints/ (a run folder)")
+    for name in ("policy_ema", "policy"):
+        if (Path(step) / name / WEIGHTS_FILE).is_file():
+            return Path(step) / name
+    raise FileNotFoundError(f"{step} has no policy_ema/ or policy/ folder")
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     """Build a policy from a ``save_pretrained`` folder (no pickles involved)."""
     from safetensors.torch import load_file

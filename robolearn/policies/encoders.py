@@ -119,7 +119,10 @@ class ObservationEncoder(nn.Module):
         n_img = self.image_encoder.out_dim * len(self.image_keys) if self.image_keys else 0
         self.feature_dim = n_img + state_dim
 
-    def forward(self, obs: Mapping[str, Any]) -> torch.Tensor:
+    def forward(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
+        """``prefix``: read the window stored under ``prefix + key`` (``next.`` for s_{t+k})."""
+        if prefix:
+            obs = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)}
         state = self.normalizer.normalize(K.OBS_STATE, obs[K.OBS_STATE].float())  # (B, T, D)
         feats = []
         for i, key in enumerate(self.image_keys):

@@ -57,8 +57,7 @@ def run_call(env, call: SkillCall, skills: dict[str, Skill], on_step=None) -> bo
 
 def load_skill_policy(checkpoint: str):
     """The policy of a checkpoint (run, step or policy folder), loaded once per process."""
-    from robolearn.eval.rollout import resolve_policy_dir
-    from robolearn.policies.base import load_policy
+    from robolearn.policies.base import load_policy, resolve_policy_dir
 
     try:
         key = str(resolve_policy_dir(checkpoint))
@@ -101,13 +100,11 @@ def run_policy_skill(env, skill: Skill, args: dict, max_steps: int = 200,
     cams = [K.camera_name(k) for k in policy.config.image_keys]
     res = base.cfg.cameras.resolution
     instruction = policy_instruction(skill, args)
-    grounded = skill.ground(args)
 
     def done() -> bool:
         if skill.execution.primitive:
             return check_skill(base.sim, skill.execution.primitive, args)
-        facts = set(facts_of(env))
-        return set(grounded["add"]) <= facts and not (set(grounded["del"]) & facts)
+        return skill.effects_hold(args, facts_of(env))
 
     ex = ChunkExecutor(policy, 1)
     for _ in range(max_steps):

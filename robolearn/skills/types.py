@@ -131,6 +131,12 @@ class Skill:
         return {"pre": fill(self.preconditions), "add": fill(self.add_effects),
                 "del": fill(self.del_effects)}
 
+    def effects_hold(self, args: dict, facts) -> bool:
+        """Whether the skill's add effects hold and its delete effects do not, in ``facts``
+        (how a run of the skill is judged when no sim check names it)."""
+        g, facts = self.ground(args), set(facts)
+        return set(g["add"]) <= facts and not (set(g["del"]) & facts)
+
     def instruction(self, args: dict) -> str:
         """The description with arguments in words ("put the red block on the bowl")."""
         return self.description.format(**{k: words(v) for k, v in args.items()})

@@ -80,3 +80,31 @@ def test_sigkill_writer_never_corrupts(tmp_path):
     w = TrajectoryStore.open(path, mode="a")
     assert w.n_episodes == committed
     assert not list(tmp_path.rglob("*.partial")), "the next writer removes temp files"
+
+
+def test_ctrl_c_during_an_append_is_delivered_after_the_commit(tmp_path, monkeypatch):
+    """A SIGINT that arrives mid-append is held until the episode is committed, then
+    raised: the episode is complete and the store consistent."""
+    import os
+    import signal
+    import time
+
+    import pytest
+
+    from robolearn.data.store import TrajectoryStore
+    from robolearn.data.testing import synthetic_episode, synthetic_meta
+
+    st = TrajectoryStore.create(tmp_path / "s.zarr")
+    real = st._write_episode
+
+    def slow_write(*a):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is handled here, in the middle of the write
+        return real(*a)
+
+    monkeypatch.setattr(st, "_write_episode", slow_write)
+    with pytest.raises(KeyboardInterrupt):
+        st.append_episode(synthetic_episode(9, 0), synthetic_meta(0))
+    assert st.n_episodes == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    st.close()

@@ -7,7 +7,7 @@ import torch
 from robolearn import keys as K
 from robolearn.policies.pretrain.config import PretrainConfig
 from robolearn.policies.pretrain.model import PretrainModel, load_pretrained_encoder
-from robolearn.policies.testing import dataset_for
+from tests.policies.conftest import build
 
 
 def _stats(d):
@@ -48,12 +48,7 @@ def test_inverse_dynamics_recovers_known_linear_dynamics():
 
 @pytest.mark.parametrize("objective", ["inverse", "forward", "bc"])
 def test_every_objective_trains_on_image_windows(objective):
-    cfg = PretrainConfig.tiny()
-    cfg.objective = objective
-    ds = dataset_for(cfg)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    model = PretrainModel(cfg, ds.stats())
+    model, ds = build("pretrain", objective=objective)
     batch = ds.batch(8)
     assert K.next_key(K.image_key("front")) in batch
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -68,21 +63,10 @@ def test_every_objective_trains_on_image_windows(objective):
 
 
 def test_the_encoder_transfers_into_bc_fine_tuned_or_frozen(tmp_path):
-    from robolearn.policies.bc.config import BCConfig
-    from robolearn.policies.bc.model import BCPolicy
-
-    cfg = PretrainConfig.tiny()
-    ds = dataset_for(cfg)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    pre = PretrainModel(cfg, ds.stats())
+    pre, _ = build("pretrain")
     pre.save_pretrained(tmp_path / "pre")
-    bcfg = BCConfig.tiny()
-    bcfg.image_channels, bcfg.image_dim = cfg.image_channels, cfg.image_dim
-    bds = dataset_for(bcfg)
-    bcfg.resolve_features(bds.stats(), bds.image_keys)
-    torch.manual_seed(1)
-    bc = BCPolicy(bcfg, bds.stats())
+    cfg = pre.config
+    bc, bds = build("bc", seed=1, image_channels=cfg.image_channels, image_dim=cfg.image_dim)
     n = load_pretrained_encoder(bc, tmp_path / "pre", freeze=True)
     assert n > 0
     for (k, v), (_, w) in zip(bc.obs_encoder.image_encoder.state_dict().items(),
@@ -95,8 +79,6 @@ def test_the_encoder_transfers_into_bc_fine_tuned_or_frozen(tmp_path):
     opt.step()
     for k, v in bc.obs_encoder.image_encoder.state_dict().items():
         assert torch.equal(v, before[k]), f"frozen {k} changed"
-    bad = BCConfig.tiny()
-    bad.image_dim = 24
-    bad.resolve_features(bds.stats(), bds.image_keys)
+    bad, _ = build("bc", image_dim=24)
     with pytest.raises(ValueError, match="does not fit"):
-        load_pretrained_encoder(BCPolicy(bad, bds.stats()), tmp_path / "pre")
+        load_pretrained_encoder(bad, tmp_path / "pre")

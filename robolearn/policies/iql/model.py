@@ -86,9 +86,7 @@ class IQLPolicy(Policy):
 
     def features(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
         """(B, F): the observation window (``prefix`` = ``next.`` for s') + instruction."""
-        view = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)} \
-            if prefix else obs
-        z = self.obs_encoder(view).flatten(1)
+        z = self.obs_encoder(obs, prefix).flatten(1)
         lang = self._language(obs.get(K.LANGUAGE), z.shape[0], z.device)
         return z if lang is None else torch.cat([z, lang], -1)
 

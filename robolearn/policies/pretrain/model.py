@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn import keys as K
-from robolearn.policies.base import WEIGHTS_FILE, Policy
+from robolearn.policies.base import WEIGHTS_FILE, Policy, resolve_policy_dir
 from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
@@ -49,9 +49,7 @@ class PretrainModel(Policy):
             self.head = head(f + act, out, c.hidden_dim, c.n_layers)
 
     def _z(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
-        view = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)} \
-            if prefix else obs
-        return self.obs_encoder(view).flatten(1)
+        return self.obs_encoder(obs, prefix).flatten(1)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         c = self.config
@@ -97,8 +95,6 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
     (or of any policy with the same encoder). Returns the number of tensors loaded.
     """
     from safetensors.torch import load_file
-
-    from robolearn.eval.rollout import resolve_policy_dir
 
     src = load_file(str(resolve_policy_dir(path) / WEIGHTS_FILE))
     enc = {k[len(ENCODER_PREFIX):]: v for k, v in src.items() if k.startswith(ENCODER_PREFIX)}
