@@ -103,8 +103,13 @@ def test_ctrl_c_during_an_append_is_delivered_after_the_commit(tmp_path, monkeyp
         return real(*a)
 
     monkeypatch.setattr(st, "_write_episode", slow_write)
-    with pytest.raises(KeyboardInterrupt):
-        st.append_episode(synthetic_episode(9, 0), synthetic_meta(0))
-    assert st.n_episodes == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    st.close()
+    # Python's own Ctrl-C handler, whatever the suite inherited (background runs ignore SIGINT)
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            st.append_episode(synthetic_episode(9, 0), synthetic_meta(0))
+        assert st.n_episodes == 1
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, prev)
+        st.close()

@@ -141,7 +141,10 @@ def test_ctrl_c_keeps_finished_episodes(tmp_path):
                              # far more than can finish before the signal, even when the
                              # reader below is starved of CPU (50 once raced to completion)
                              "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a suite started in the background (nohup,
+                            # `cmd &`) runs with SIGINT ignored, and children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while time.time() < deadline:
         time.sleep(0.5)
