@@ -9,6 +9,9 @@ Modes (per key):
 
 * ``mean_std``: ``(x - mean) / std``
 * ``min_max``: map ``[min, max]`` to ``[-1, 1]`` (Diffusion Policy's choice for actions)
+
+A feature that is (nearly) constant in the data (std or range below ``SCALE_FLOOR``) keeps
+scale 1: it is only shifted.
 * ``identity``: leave as is
 
 Images are first converted from uint8 to float in [0, 1]; their stats broadcast over
@@ -26,6 +29,11 @@ from robolearn import keys as K
 
 MODES = ("mean_std", "min_max", "identity")
 EPS = 1e-8
+#: a feature whose std (mean_std) or range (min_max) in the data is below this is treated
+#: as constant: scale 1, offset only (as Diffusion Policy's normaliser does).  Dividing by
+#: a near-zero std would blow tiny deployment differences (a gripper reading 1e-5 where
+#: every demo had exactly 0) up into huge inputs and wild actions.
+SCALE_FLOOR = 1e-4
 
 
 def _buffer_name(key: str) -> str:
@@ -71,21 +79,26 @@ class Normalizer(nn.Module):
             x = x.float() / 255.0
         mode = self.modes.get(key, "identity")
         if mode == "mean_std":
-            return (x - self._stat(key, "mean", x)) / (self._stat(key, "std", x) + EPS)
+            return (x - self._stat(key, "mean", x)) / self._scale(key, x)
         if mode == "min_max":
-            lo, hi = self._stat(key, "min", x), self._stat(key, "max", x)
-            rng = torch.where(hi - lo > EPS, hi - lo, torch.ones_like(hi))
-            return 2.0 * (x - lo) / rng - 1.0
+            lo = self._stat(key, "min", x)
+            return 2.0 * (x - lo) / self._scale(key, x) - 1.0
         return x
+
+    def _scale(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        """std (mean_std) or max - min (min_max), 1 where the data was constant."""
+        if self.modes.get(key) == "mean_std":
+            s = self._stat(key, "std", x)
+        else:
+            s = self._stat(key, "max", x) - self._stat(key, "min", x)
+        return torch.where(s > SCALE_FLOOR, s, torch.ones_like(s))
 
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         mode = self.modes.get(key, "identity")
         if mode == "mean_std":
-            return x * (self._stat(key, "std", x) + EPS) + self._stat(key, "mean", x)
+            return x * self._scale(key, x) + self._stat(key, "mean", x)
         if mode == "min_max":
-            lo, hi = self._stat(key, "min", x), self._stat(key, "max", x)
-            rng = torch.where(hi - lo > EPS, hi - lo, torch.ones_like(hi))
-            return (x + 1.0) / 2.0 * rng + lo
+            return (x + 1.0) / 2.0 * self._scale(key, x) + self._stat(key, "min", x)
         return x
 
     def stats_dict(self) -> dict[str, dict[str, list[float]]]:

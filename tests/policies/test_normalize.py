@@ -32,3 +32,16 @@ def test_stats_are_buffers_in_the_state_dict_and_dims_are_checked():
         Normalizer({K.ACTION: "mean_std"}, {K.ACTION: 3}, STATS)
     with pytest.raises(ValueError, match="not one of"):
         Normalizer({K.ACTION: "zscore"}, {K.ACTION: 2}, STATS)
+
+
+@pytest.mark.parametrize("mode", ["mean_std", "min_max"])
+def test_a_feature_constant_in_the_data_is_shifted_not_blown_up(mode):
+    """A gripper that read exactly 0 in every demo must not turn a deployed reading of 1e-5
+    into a huge input (the std/range floor), and round trips still hold."""
+    stats = {K.OBS_STATE: {"mean": [0.3, 0.0], "std": [0.2, 1e-9], "min": [0.0, 0.0],
+                           "max": [1.0, 1e-9]}}
+    n = Normalizer({K.OBS_STATE: mode}, {K.OBS_STATE: 2}, stats)
+    y = n.normalize(K.OBS_STATE, torch.tensor([[0.5, 1e-5]]))
+    assert y[0, 1].abs() < 2.0  # scale 1: only shifted
+    x = torch.tensor([[0.7, 0.02]])
+    assert torch.allclose(n.unnormalize(K.OBS_STATE, n.normalize(K.OBS_STATE, x)), x, atol=1e-6)
