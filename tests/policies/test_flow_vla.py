@@ -128,3 +128,17 @@ def test_conv_vision_encoder_variant_learns_and_caches_exactly():
     assert torch.allclose(policy.predict_action_chunk(batch, noise=noise),
                           policy.predict_action_chunk(batch, noise=noise, use_kv_cache=False),
                           atol=1e-5)
+
+
+def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
+    policy, ds = build("flow_vla")
+    policy.eval()
+    batch = ds.batch(2)
+    c = policy.config
+    c.noise_scale = 0.0
+    a, b = policy.predict_action_chunk(batch), policy.predict_action_chunk(batch)
+    assert torch.equal(a, b)
+    zero = policy.predict_action_chunk(batch, noise=torch.zeros(2, c.horizon, c.max_action_dim))
+    assert torch.allclose(a, zero)
+    c.noise_scale = 1.0
+    assert not torch.allclose(policy.predict_action_chunk(batch), a)

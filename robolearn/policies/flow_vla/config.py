@@ -63,6 +63,8 @@ class FlowVLAConfig(PolicyConfig):
     """Action expert hidden size (smaller than the LM, as π0's 300M expert next to a 2.6B VLM)."""
     expert_mlp: int = 384
     """Action expert MLP size."""
+    noise_scale: float = 1.0
+    """Inference temperature: the flow starts from noise_scale x N(0, I) (0 = deterministic; lower trades sample diversity for precision). Training is unaffected."""
     num_steps: int = 10
     """Euler steps integrating the flow from noise (t=1) to actions (t=0) at inference."""
     time_beta_alpha: float = 1.5

@@ -342,7 +342,7 @@ class FlowVLAPolicy(Policy):
         use_cache = c.use_kv_cache if use_kv_cache is None else use_kv_cache
         emb, pmask = self.embed_prefix(obs)
         b, h = emb.shape[0], c.horizon
-        x = noise.to(self.device) if noise is not None else torch.randn(
+        x = noise.to(self.device) if noise is not None else c.noise_scale * torch.randn(
             b, h, c.max_action_dim, device=self.device)
         cache = self.prefix_cache(emb, pmask) if use_cache else None
         sched = self._scheduler()
