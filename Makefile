@@ -31,9 +31,14 @@ demo: setup
 
 # the default suite: everything but slow and GPU tests. pytest exits 5 when it collects
 # nothing: that alone is not a failure, every other non-zero status is.
-test: setup
+# The NeRF suite runs in .venv-nerf (nerfstudio's own venv, see below); the main suite's
+# nerf_node tests use it through the NeRF worker process.
+test: setup nerf-venv
 	@rc=0; $(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS) || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; \
+	nrc=0; $(NERF_VENV)/bin/python -m pytest tests/nerf -m "not slow and not gpu" $(PYTEST_ARGS) || nrc=$$?; \
+	if [ $$nrc -eq 5 ]; then echo "pytest (nerf): no tests collected"; nrc=0; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$nrc
 
 test-all: setup
 	@rc=0; $(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS) || rc=$$?; \
@@ -66,7 +71,10 @@ $(STAMP): setup.py setup.cfg package.xml
 # The NeRF bridge's own venv: nerfstudio 1.1.5 beside CPU torch 2.13.0 + torchvision 0.28.0
 # (its nuscenes-devkit dependency pins numpy<2, which the main venv's text arrays need).
 NERF_VENV ?= .venv-nerf
-nerf-venv: system-deps
+NERF_STAMP := $(NERF_VENV)/.robolearn-installed
+nerf-venv: system-deps $(NERF_STAMP)
+
+$(NERF_STAMP): setup.py setup.cfg package.xml
 	@test -x $(NERF_VENV)/bin/python || $(PYTHON) -m venv $(NERF_VENV)
 	$(NERF_VENV)/bin/python -m pip install --upgrade pip setuptools wheel
 	$(NERF_VENV)/bin/python -m pip install torch==2.13.0
@@ -74,6 +82,7 @@ nerf-venv: system-deps
 	$(NERF_VENV)/bin/python -m pip install -e . torch==2.13.0 torchvision==0.28.0 'pytest>=8' pytest-timeout
 	$(NERF_VENV)/bin/python -m robolearn.nerf.tv_compat --install
 	$(NERF_VENV)/bin/python -m robolearn.envs.assets
+	@touch $@
 
 nerf-test: nerf-venv
 	$(NERF_VENV)/bin/python -m pytest tests/nerf $(PYTEST_ARGS)

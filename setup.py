@@ -112,6 +112,7 @@ CONSOLE_SCRIPTS = [
     "recorder_node = robolearn.ros_nodes.recorder_node:main",
     "policy_node = robolearn.ros_nodes.policy_node:main",
     "planner_node = robolearn.ros_nodes.planner_node:main",
+    "nerf_node = robolearn.ros_nodes.nerf_node:main",
 ]
 
 setup(

@@ -43,6 +43,7 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "checkpoint": ("", "policy checkpoint (run/step/policy folder); empty = no policy_node"),
         "policy_hz": ("10.0", "policy control rate (the rate its demos were recorded at)"),
         "planner": ("false", "also run planner_node: it re-conditions the policy per skill"),
+        "nerf": ("false", "also run nerf_node on the wrist camera (needs nerfstudio: make nerf-venv)"),
     },
     "robot": {
         "checkpoint": ("", "policy checkpoint (run, step or policy folder)"),
@@ -54,6 +55,8 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
         "cameras": ("front,wrist", "comma-separated cameras to record"),
         "scene_state": ("task/state", "JSON symbolic scene state topic (perception) for the planner"),
+        "nerf": ("false", "also run nerf_node (needs nerfstudio: make nerf-venv)"),
+        "nerf_camera": ("wrist", "camera nerf_node trains on (<cam>/image_raw, camera_info, pose)"),
     },
     "record": {
         "store": ("runs/ros/recorded.zarr", "store the recorder writes episodes to"),
@@ -63,6 +66,10 @@ LAUNCH_ARGS: dict[str, dict[str, tuple[str, str]]] = {
         "command": ("joint_position_command", "command topic (Float64MultiArray)"),
     },
 }
+
+
+def _flag(s: str) -> bool:
+    return str(s).lower() in ("true", "1", "yes")
 
 
 def _cams(s: str) -> list[str]:
@@ -89,7 +96,7 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
                 "rate": float(a["record_rate"]), "task": a["task"], "robot": a["robot"],
                 "use_sim_time": True}),
         ]
-        planner = a["planner"].lower() in ("true", "1", "yes")
+        planner = _flag(a["planner"])
         if a["checkpoint"]:
             nodes.append(NodeSpec("policy_node", "policy", ["policy.yaml"], {
                 "checkpoint": a["checkpoint"], "robot": a["robot"],
@@ -98,13 +105,16 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
                 remappings=[("task/instruction", "policy/instruction")] if planner else []))
         if planner:
             nodes.append(NodeSpec("planner_node", "planner", ["planner.yaml"]))
+        if _flag(a["nerf"]):
+            nodes.append(NodeSpec("nerf_node", "nerf", ["nerf.yaml"], {
+                "camera": "wrist", "use_sim_time": True}))
         return nodes
     if name == "robot":
         # a real arm: its driver publishes joint_states/ee_pose/cameras and takes commands;
         # the policy node waits for `ros2 lifecycle set /policy configure` + `activate`
         remap = [("joint_states", a["joint_states"]), ("ee_pose", a["ee_pose"]),
                  ("joint_position_command", a["command"])]
-        return [
+        nodes = [
             NodeSpec("policy_node", "policy", ["policy.yaml"], {
                 "checkpoint": a["checkpoint"], "robot": a["robot"],
                 "control_hz": float(a["policy_hz"])},
@@ -115,6 +125,10 @@ def graph(name: str, **args: str) -> list[NodeSpec]:
             NodeSpec("planner_node", "planner", ["planner.yaml"],
                      remappings=[("task/state", a["scene_state"])]),
         ]
+        if _flag(a["nerf"]):
+            nodes.append(NodeSpec("nerf_node", "nerf", ["nerf.yaml"],
+                                  {"camera": a["nerf_camera"]}))
+        return nodes
     # record: the recorder alone, against a real robot's topics (remappable)
     return [NodeSpec("recorder_node", "recorder", ["recorder.yaml"], {
         "store": a["store"], "cameras": _cams(a["cameras"]), "rate": float(a["record_rate"])},

@@ -35,6 +35,9 @@ class FixedCameraPose:
     def pose_at(self, t: float, slop: float) -> tuple[np.ndarray | None, float]:
         return self.c2w, 0.0
 
+    def latest_time(self) -> float:
+        return float("inf")
+
 
 class _Timed:
     """Time-ordered samples with nearest-neighbour lookup; bounded length."""
@@ -76,6 +79,10 @@ class PoseStream:
         pose, dt = self._buf.nearest(t)
         return (pose if dt <= slop else None), dt
 
+    def latest_time(self) -> float:
+        """Stamp of the newest pose (-inf before the first)."""
+        return self._buf.t[-1] if self._buf.t else float("-inf")
+
 
 class WristCameraFK:
     """Wrist camera pose from joint states: ``fk(q) -> T_world_link`` (4x4) composed with the
@@ -95,6 +102,10 @@ class WristCameraFK:
             return None, dt
         return self.fk(q) @ self.t_link_cam, dt
 
+    def latest_time(self) -> float:
+        """Stamp of the newest joint state (-inf before the first)."""
+        return self._buf.t[-1] if self._buf.t else float("-inf")
+
 
 class TimeSync:
     """Pair images with poses from ``source`` within ``slop`` seconds; warn when nothing syncs."""
@@ -113,6 +124,25 @@ class TimeSync:
             self.n_matched += 1
             self.misses_in_a_row = 0
             return pose
+        self._miss(dt)
+        return None
+
+    def try_match(self, t_image: float) -> tuple[np.ndarray | None, bool]:
+        """Like :meth:`match` for live streams whose poses may arrive after the image:
+        ``(pose, True)`` on a match, ``(None, True)`` once no later pose can match (the
+        newest pose is already past ``t_image + slop``: counted as a miss), ``(None, False)``
+        while one still might (keep the image and ask again when poses arrive)."""
+        pose, dt = self.source.pose_at(t_image, self.slop)
+        if pose is not None:
+            self.n_matched += 1
+            self.misses_in_a_row = 0
+            return pose, True
+        if self.source.latest_time() < t_image + self.slop:
+            return None, False
+        self._miss(dt)
+        return None, True
+
+    def _miss(self, dt: float) -> None:
         self.misses_in_a_row += 1
         self.last_miss_dt = dt
         if self.misses_in_a_row >= self.warn_after and not self.warned:

@@ -41,10 +41,12 @@ def test_graph_names_only_things_that_exist(name):
 
 @pytest.mark.parametrize("name", sorted(LAUNCH_ARGS))
 def test_every_launch_argument_is_used(name):
-    # with a checkpoint, so the policy node (and its arguments) are part of the graph
-    base = {"checkpoint": "some/run"} if "checkpoint" in LAUNCH_ARGS[name] else {}
+    # with a checkpoint and the optional nodes on, so their arguments are part of the graph
+    on = {"checkpoint": "some/run", "nerf": "true"}
+    base = {k: v for k, v in on.items() if k in LAUNCH_ARGS[name]}
     defaults = graph(name, **base)
     for arg, (default, _) in LAUNCH_ARGS[name].items():
+        default = base.get(arg, default)
         probe = ("77" if default.isdigit() else "77.5" if default.replace(".", "").isdigit()
                  else {"true": "false", "false": "true"}.get(default, "probe_value_x"))
         changed = graph(name, **{**base, arg: probe})
