@@ -92,6 +92,10 @@ class PolicyNode(LifecycleNode):
         self.last_cmd: np.ndarray | None = None
         self.latency_ms: deque = deque(maxlen=100)
         self.tick_times: deque = deque(maxlen=100)
+        self.e2e_ms: deque = deque(maxlen=200)  # observation stamp -> first command of its chunk
+        self.received: dict[str, int] = {}
+        self.obs_stamp = 0.0
+        self.future_stamp = 0.0
         self.counts = {"stale_holds": 0, "clamped": 0, "nonfinite": 0, "estop_holds": 0}
         self.status = "inactive"
 
@@ -187,6 +191,7 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------ inputs
     def _store(self, key: str, msg) -> None:
         self.latest[key] = (time.monotonic(), msg)
+        self.received[key.split(":")[0]] = self.received.get(key.split(":")[0], 0) + 1
 
     def _on_instruction(self, msg: String) -> None:
         if msg.data != self.instruction_topic:
@@ -235,6 +240,8 @@ class PolicyNode(LifecycleNode):
         state = np.r_[q, grip, p.x, p.y, p.z, o.w, o.x, o.y, o.z].astype(np.float32)
         images = {c: np.ascontiguousarray(M.image_array(self.latest["cam:" + c][1])
                                           .transpose(2, 0, 1)) for c in self.cameras}
+        stamped = [self.latest["cam:" + c][1] for c in self.cameras] or [js]
+        self.obs_stamp = min(M.to_seconds(m.header.stamp) for m in stamped)
         return state, images, None
 
     # ------------------------------------------------------------------ control loop
@@ -272,6 +279,7 @@ class PolicyNode(LifecycleNode):
         self.history.append({K.OBS_STATE: state,
                              **{K.image_key(c): im for c, im in images.items()}})
         # 1. a finished inference joins the plan; 2. request the next chunk when due
+        new_chunk_stamp = None
         if self.future is not None and self.future.done():
             fut, self.future = self.future, None
             try:
@@ -287,8 +295,9 @@ class PolicyNode(LifecycleNode):
                     self.chunker.reset()
                 else:
                     self.chunker.add_chunk(chunk, self.future_tick, tick)
+                    new_chunk_stamp = self.future_stamp
         if self.future is None and self.chunker.needs_chunk(tick):
-            self.future_tick = tick
+            self.future_tick, self.future_stamp = tick, self.obs_stamp
             self.future = self.pool.submit(self._infer, list(self.history), self._instruction())
         # 3. the action for this tick (hold until the first chunk arrives)
         action = self.chunker.pop(tick)
@@ -304,6 +313,9 @@ class PolicyNode(LifecycleNode):
                                    f"velocity: joints {rep.velocity_clamped})",
                                    throttle_duration_sec=2.0)
         self._publish(safe)
+        if new_chunk_stamp is not None:  # end-to-end: input stamp -> its chunk's first command
+            now = self.get_clock().now().nanoseconds * 1e-9
+            self.e2e_ms.append((now - new_chunk_stamp) * 1e3)
         self.status = "running"
 
     def _hold(self, why: str, measured: np.ndarray | None = None) -> None:
@@ -322,12 +334,19 @@ class PolicyNode(LifecycleNode):
         lat = sorted(self.latency_ms)
         ticks = list(self.tick_times)
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
+        jitter = np.abs(np.diff(ticks) - self.dt) * 1e3 if len(ticks) > 2 else np.array([np.nan])
+        e2e = np.array(self.e2e_ms) if self.e2e_ms else np.array([np.nan])
         values = {
             "status": self.status, "estop": str(self.estop),
             "instruction": self._instruction(),
             "inference_ms_p50": f"{lat[len(lat) // 2]:.1f}" if lat else "nan",
             "inference_ms_max": f"{lat[-1]:.1f}" if lat else "nan",
             "control_rate_hz": f"{rate:.2f}",
+            "tick_jitter_ms_p50": f"{np.percentile(jitter, 50):.2f}",
+            "tick_jitter_ms_p99": f"{np.percentile(jitter, 99):.2f}",
+            "e2e_ms_p50": f"{np.percentile(e2e, 50):.1f}",
+            "e2e_ms_p99": f"{np.percentile(e2e, 99):.1f}",
+            **{f"received_{k}": str(v) for k, v in self.received.items()},
             "queue_depth": str(self.chunker.remaining(self.tick)),
             "chunks": str(self.chunker.stats.chunks),
             "starved_ticks": str(self.chunker.stats.starved_ticks),

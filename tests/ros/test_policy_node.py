@@ -35,6 +35,53 @@ def _checkpoint(path, nan=False):
     return str(path)
 
 
+#: the joint target the trained "reach" policy learned to drive the Panda to
+Q_TARGET = np.array([0.3, -0.1, -0.2, -1.9, 0.2, 1.7, 0.785])
+
+
+def _reach_checkpoint(d):
+    """A state-only bc policy trained by robolearn-train on sim demos of a proportional
+    joint controller that steps the Panda toward Q_TARGET (at most 0.08 rad per 10 Hz step)
+    from varied starting poses (states recorded from the real sim, as a collector would)."""
+    from robolearn import keys as K
+    from robolearn.cli.train import main
+    from robolearn.data.store import TrajectoryStore
+    from robolearn.envs import make_env
+    from robolearn.envs.demos import state_vector
+    from robolearn.training.checkpoint import latest_checkpoint
+
+    rng = np.random.default_rng(0)
+    env = make_env("Reach", cameras={"names": []})
+    st = TrajectoryStore.create(d / "reach.zarr")
+    for ep in range(24):
+        obs, _ = env.reset(seed=ep)
+        start = obs["joint_pos"] + rng.uniform(-0.4, 0.4, 7)
+        for _ in range(6):  # move to a varied starting pose first (not recorded)
+            obs, *_ = env.step(np.r_[start, 0.0].astype(np.float32))
+        states, acts = [], []
+        for _ in range(25):
+            q = obs["joint_pos"].astype(float)
+            a = np.r_[q + np.clip(Q_TARGET - q, -0.08, 0.08), 0.0].astype(np.float32)
+            states.append(state_vector(obs))
+            acts.append(a)
+            obs, *_ = env.step(a)
+        n = len(states)
+        st.append_episode(
+            {K.OBS_STATE: np.stack(states), K.ACTION: np.stack(acts),
+             K.REWARD: np.zeros(n, np.float32), K.DONE: np.arange(n) == n - 1,
+             K.LANGUAGE: "reach the target", K.SKILL: "reach"},
+            {K.META_TASK: "Reach", K.META_INSTRUCTION: "reach the target",
+             K.META_SUCCESS: True, K.META_ROBOT: "panda", K.META_FPS: 10,
+             K.META_ACTION_SPACE: "joint_pos", K.META_SOURCE: "test"})
+    env.close()
+    st.close()
+    assert main(["train/bc_tiny", f"data.store={d / 'reach.zarr'}", f"out_dir={d / 'run'}",
+                 "steps=600", "data.batch_size=64", "data.val_ratio=0", "val_every=0",
+                 "policy.hidden_dim=128", "optim.lr=3e-3", "optim.warmup_steps=20",
+                 "progress=false"]) == 0
+    return str(latest_checkpoint(d / "run") / "policy_ema")
+
+
 @pytest.fixture(scope="module")
 def policy_graph(ros_env, tmp_path_factory):
     d = tmp_path_factory.mktemp("policy")
@@ -48,6 +95,8 @@ def policy_graph(ros_env, tmp_path_factory):
         "autostart": True}, remappings=[("joint_position_command", "nan_command")]))
     specs.append(NodeSpec("policy_node", "policy_bad", [], {
         "checkpoint": str(d / "missing")}))
+    specs.append(NodeSpec("policy_node", "policy_reach", ["policy.yaml"], {
+        "checkpoint": _reach_checkpoint(d), "control_hz": CONTROL_HZ}))
     ns = f"robolearn_policy_{os.getpid()}"
     for s in specs:
         s.namespace = ns
@@ -180,3 +229,30 @@ def test_configure_fails_cleanly_on_a_bad_checkpoint(policy_graph):
     assert not _change_state(node, "policy_bad", Transition.TRANSITION_CONFIGURE)
     st = call(node, GetState, "policy_bad/get_state", GetState.Request())
     assert st.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+
+
+def test_a_trained_policy_drives_the_arm_to_its_target(policy_graph):
+    """Runs after the lifecycle test has deactivated `policy`: the trained reach policy
+    takes over the arm and closes the loop through the sim to the joint target."""
+    from lifecycle_msgs.msg import Transition
+
+    from std_srvs.srv import Trigger
+
+    node, _ = policy_graph
+    assert call(node, Trigger, "sim_bridge/reset", Trigger.Request()).success  # arm near home
+    probe = Probe(node)
+    assert spin_until(node, lambda: len(probe.js) > 2, timeout=60)
+    probe.wait(1.0)
+    d0 = np.linalg.norm(probe.js[-1][:7] - Q_TARGET)
+    assert d0 > 0.3, d0  # the arm starts well away from the target
+    # the lifecycle test's e-stop latched in every policy node of the namespace: release it
+    assert call(node, Trigger, "policy_reach/reset_estop", Trigger.Request()).success
+    assert _change_state(node, "policy_reach", Transition.TRANSITION_CONFIGURE)
+    assert _change_state(node, "policy_reach", Transition.TRANSITION_ACTIVATE)
+    dist = lambda: np.linalg.norm(probe.js[-1][:7] - Q_TARGET)  # noqa: E731
+    assert spin_until(node, lambda: dist() < 0.15, timeout=60), (d0, dist(),
+                                                                 probe.diag.get("policy_reach"))
+    trace = []
+    spin_until(node, lambda: trace.append((dist(), probe.js[-1][:7].round(2))) and False, timeout=2.0)
+    assert dist() < 0.15, str([round(float(x[0]), 2) for x in trace])  # and it stays there
+    assert _change_state(node, "policy_reach", Transition.TRANSITION_DEACTIVATE)
