@@ -13,7 +13,6 @@ and the largest action change at chunk seams (blended vs hard switch).
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

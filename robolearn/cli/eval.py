@@ -12,42 +12,26 @@ seeds, trials, horizon, chunk execution, env) is recorded in the report.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
+def _check_tasks(cfg) -> None:
+    from robolearn.envs.tasks import get_task
+
+    for t in cfg.tasks:
+        get_task(t)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from robolearn.config import compose_cli
+    from robolearn.cli import checkpoint_cli
 
-    ap = argparse.ArgumentParser(prog="robolearn-eval", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="eval/default", help="preset under configs/eval")
-    ap.add_argument("overrides", nargs="*", help="hydra overrides key=value")
-    args = ap.parse_args(argv)
-    cfg = compose_cli("robolearn-eval", args.preset, args.overrides, "eval")
-    if cfg is None:
-        return 2
-    if cfg.checkpoint in ("", "???"):
-        print("robolearn-eval: checkpoint is not set; pass checkpoint=RUN_OR_POLICY_FOLDER",
-              file=sys.stderr)
-        return 2
-    try:
-        cfg.validate()
-        from robolearn.envs.tasks import get_task
-
-        for t in cfg.tasks:
-            get_task(t)
-    except (ValueError, KeyError) as e:
-        print(f"robolearn-eval: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
+    got = checkpoint_cli("robolearn-eval", __doc__, "eval/default", "eval", argv, _check_tasks)
+    if isinstance(got, int):
+        return got
+    cfg, path = got
     from robolearn.eval.run import evaluate
-    from robolearn.policies.base import load_policy, resolve_policy_dir
+    from robolearn.policies.base import load_policy
 
-    try:
-        path = resolve_policy_dir(cfg.checkpoint)
-    except FileNotFoundError as e:
-        print(f"robolearn-eval: {e}", file=sys.stderr)
-        return 2
     policy = load_policy(path, cfg.device)
     rep = evaluate(policy, cfg, cfg.out_dir, progress=cfg.progress,
                    meta={"checkpoint": str(path)})

@@ -11,40 +11,21 @@ Ctrl-C (or SIGTERM) stops the server.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robolearn.config import compose_cli
+    from robolearn.cli import checkpoint_cli
 
-    ap = argparse.ArgumentParser(prog="robolearn-serve", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="serve/default", help="preset under configs/serve")
-    ap.add_argument("overrides", nargs="*", help="hydra overrides key=value")
-    args = ap.parse_args(argv)
-    cfg = compose_cli("robolearn-serve", args.preset, args.overrides, "serve")
-    if cfg is None:
-        return 2
-    if cfg.checkpoint in ("", "???"):
-        print("robolearn-serve: checkpoint is not set; pass checkpoint=RUN_OR_POLICY_FOLDER",
-              file=sys.stderr)
-        return 2
-    try:
-        cfg.validate()
-    except ValueError as e:
-        print(f"robolearn-serve: {e}", file=sys.stderr)
-        return 2
-    from robolearn.policies.base import load_policy, resolve_policy_dir
+    got = checkpoint_cli("robolearn-serve", __doc__, "serve/default", "serve", argv)
+    if isinstance(got, int):
+        return got
+    cfg, path = got
+    from robolearn.policies.base import load_policy
     from robolearn.serving.server import PolicyServer
 
-    try:
-        path = resolve_policy_dir(cfg.checkpoint)
-    except FileNotFoundError as e:
-        print(f"robolearn-serve: {e}", file=sys.stderr)
-        return 2
     policy = load_policy(path, cfg.device)
     policy.eval()
     server = PolicyServer(policy, cfg, str(path))

@@ -21,7 +21,6 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 
 
 def spin_until(node, cond, timeout=60.0):
@@ -50,3 +52,30 @@ def stop(procs) -> list[str]:
             out, _ = p.communicate()
         outs.append(out.decode(errors="replace") if out else "")
     return outs
+
+
+@contextmanager
+def running(specs, env, ns_prefix: str, probe: str):
+    """Start ``specs`` in a private namespace, with rclpy and a probe node in this process.
+
+    Yields ``(probe node, namespace, processes)``; on exit everything stops and each node's
+    output is printed (pytest shows it when a test failed).
+    """
+    import rclpy
+
+    ns = f"{ns_prefix}_{os.getpid()}"  # isolates topics even if a domain id collides
+    for s in specs:
+        s.namespace = ns
+    procs = start(specs, env)
+    inited = not rclpy.ok()
+    if inited:
+        rclpy.init()
+    node = rclpy.create_node(probe, namespace=ns)
+    try:
+        yield node, ns, procs
+    finally:
+        node.destroy_node()
+        if inited:
+            rclpy.try_shutdown()
+        for spec, out in zip(specs, stop(procs)):
+            print(f"---- {spec.name} ----\n{out[-3000:]}")

@@ -3,7 +3,6 @@ synchronised, streamed into a nerfstudio worker that trains, renders come back o
 ~/save writes a checkpoint, and an image stream without poses is reported, not trained on."""
 
 import importlib.util
-import os
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import pytest
 
 from robolearn.nerf.client import default_nerf_python
 from robolearn.ros_nodes.graph import NodeSpec, graph
-from tests.ros.helpers import call, spin_until, start, stop
+from tests.ros.helpers import call, running, spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.nerf]
 
@@ -46,19 +45,8 @@ def nerf_graph(ros_env, tmp_path_factory):
                           dict(small, out_dir=str(out / "unposed"), camera="wrist",
                                use_sim_time=True),
                           remappings=[("wrist/pose", "no_such_pose")]))
-    ns = f"robolearn_nerf_{os.getpid()}"
-    for s in specs:
-        s.namespace = ns
-    procs = start(specs, ros_env)
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("nerf_probe", namespace=ns)
-    yield node, ns, out
-    node.destroy_node()
-    rclpy.try_shutdown()
-    for spec, text in zip(specs, stop(procs)):  # shown by pytest when a test failed
-        print(f"---- {spec.name} ----\n{text[-3000:]}")
+    with running(specs, ros_env, "robolearn_nerf", "nerf_probe") as (node, ns, _):
+        yield node, ns, out
 
 
 def test_nerf_node_trains_renders_and_saves(nerf_graph):
@@ -109,17 +97,10 @@ def test_nerf_node_trains_renders_and_saves(nerf_graph):
 
 def test_nerf_node_reports_a_missing_nerfstudio(ros_env, tmp_path):
     """A wrong nerf_python is an ERROR diagnostic naming the fix, and the node stays up."""
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
     spec = NodeSpec("nerf_node", "nerf_broken", ["nerf.yaml"],
-                    {"nerf_python": str(tmp_path / "no" / "python"), "out_dir": str(tmp_path)},
-                    namespace=f"robolearn_nerf_bad_{os.getpid()}")
-    procs = start([spec], ros_env)
-    inited = not rclpy.ok()
-    if inited:
-        rclpy.init()
-    node = rclpy.create_node("nerf_bad_probe", namespace=spec.namespace)
+                    {"nerf_python": str(tmp_path / "no" / "python"), "out_dir": str(tmp_path)})
     seen = {}
 
     def on_diag(msg):
@@ -127,13 +108,8 @@ def test_nerf_node_reports_a_missing_nerfstudio(ros_env, tmp_path):
             if st.name.startswith("nerf_broken"):
                 seen["st"] = st
 
-    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-    try:
+    with running([spec], ros_env, "robolearn_nerf_bad", "nerf_bad_probe") as (node, _, procs):
+        node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
         assert spin_until(node, lambda: "st" in seen
                           and seen["st"].level == DiagnosticStatus.ERROR, timeout=90)
         assert "nerf_python" in seen["st"].message and procs[0].poll() is None
-    finally:
-        node.destroy_node()
-        if inited:
-            rclpy.try_shutdown()
-        print(stop(procs)[0][-3000:])

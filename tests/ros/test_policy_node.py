@@ -1,7 +1,6 @@
 """policy_node against the sim bridge, as real processes: lifecycle, chunked control at the
 configured rate, joint limits, e-stop latch, stale-input hold and non-finite outputs."""
 
-import os
 import time
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import torch
 
 from robolearn.ros_nodes.graph import NodeSpec, graph
-from tests.ros.helpers import call, spin_until, start, stop
+from tests.ros.helpers import call, running, spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
@@ -97,19 +96,8 @@ def policy_graph(ros_env, tmp_path_factory):
         "checkpoint": str(d / "missing")}))
     specs.append(NodeSpec("policy_node", "policy_reach", ["policy.yaml"], {
         "checkpoint": _reach_checkpoint(d), "control_hz": CONTROL_HZ}))
-    ns = f"robolearn_policy_{os.getpid()}"
-    for s in specs:
-        s.namespace = ns
-    procs = start(specs, ros_env)
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("policy_probe", namespace=ns)
-    yield node, procs
-    node.destroy_node()
-    rclpy.try_shutdown()
-    for spec, out in zip(specs, stop(procs)):  # shown by pytest when a test failed
-        print(f"---- {spec.name} ----\n{out[-3000:]}")
+    with running(specs, ros_env, "robolearn_policy", "policy_probe") as (node, _, procs):
+        yield node, procs
 
 
 class Probe:

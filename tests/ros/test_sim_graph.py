@@ -2,7 +2,6 @@
 launch file uses, as real processes on loopback; assertions on the messages that flow."""
 
 import json
-import os
 import time
 
 import numpy as np
@@ -12,7 +11,7 @@ from robolearn import keys as K
 from robolearn.data.check import check_store
 from robolearn.data.store import TrajectoryStore
 from robolearn.ros_nodes.graph import graph
-from tests.ros.helpers import call, spin_until, start, stop
+from tests.ros.helpers import call, running, spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
@@ -22,18 +21,8 @@ def sim_graph(ros_env, tmp_path_factory):
     store = tmp_path_factory.mktemp("rec") / "recorded.zarr"
     specs = graph("sim", task="Reach", cameras="front", image_size="48", control_hz="20.0",
                   camera_hz="10.0", store=str(store), record_rate="5.0")
-    ns = f"robolearn_test_{os.getpid()}"  # isolates topics even if a domain id collides
-    for s in specs:
-        s.namespace = ns
-    procs = start(specs, ros_env)
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("test_probe", namespace=ns)
-    yield node, store, procs
-    node.destroy_node()
-    rclpy.try_shutdown()
-    stop(procs)
+    with running(specs, ros_env, "robolearn_test", "test_probe") as (node, _, procs):
+        yield node, store, procs
 
 
 def test_bridge_publishes_what_it_claims(sim_graph):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections import deque
 
 import numpy as np
 import pytest
