@@ -47,8 +47,8 @@ def run_driver(args) -> None:
 
     rclpy.init()
     node = rclpy.create_node("bench_driver", namespace=args.ns)
-    pub_js = node.create_publisher(JointState, "joint_states", M.STATE_QOS)
-    pub_ee = node.create_publisher(PoseStamped, "ee_pose", M.STATE_QOS)
+    pub_js = node.create_publisher(JointState, "joint_states", M.JOINT_QOS)
+    pub_ee = node.create_publisher(PoseStamped, "ee_pose", M.JOINT_QOS)
     pub_img = node.create_publisher(Image, "front/image_raw", M.IMAGE_QOS)
     robot = get_robot("panda")
     names = list(robot.arm_joints) + ["gripper"]
@@ -138,7 +138,7 @@ def measure(args, ckpt: str, hz: float, env: dict) -> dict:
     got = {"js": 0, "cmd": 0}
     diag = {}
     node.create_subscription(JointState, "joint_states",
-                             lambda m: got.__setitem__("js", got["js"] + 1), M.STATE_QOS)
+                             lambda m: got.__setitem__("js", got["js"] + 1), M.JOINT_QOS)
     node.create_subscription(Float64MultiArray, "joint_position_command",
                              lambda m: got.__setitem__("cmd", got["cmd"] + 1), M.STATE_QOS)
 

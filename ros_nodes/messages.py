@@ -20,6 +20,11 @@ IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT,
 #: joint states and commands: reliable, a few deep
 STATE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST, depth=10)
+#: high-rate robot state (joint states, EE pose at 100-500 Hz), both ends: reliable with a
+#: deep queue, so a busy executor (image conversion, inference holding the GIL) catches up
+#: on a backlog of up to 100 samples instead of having them overwritten
+JOINT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
+                       history=HistoryPolicy.KEEP_LAST, depth=100)
 #: latched facts (task instruction): late joiners get the last value
 LATCHED_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL,

@@ -4,6 +4,8 @@ Subscribes (relative, remappable): ``<camera>/image_raw`` (sensor_msgs/Image),
 ``<camera>/camera_info`` (sensor_msgs/CameraInfo) and, with ``pose_source: topic``,
 ``<camera>/pose`` (geometry_msgs/PoseStamped, camera optical frame in the world: z forward,
 y down - what ``sim_bridge_node`` publishes, or an odometry/SLAM pose).
+``pose_source: joints`` computes the wrist camera's pose by forward kinematics of ``robot``
+(its MuJoCo model and camera mount) from ``joint_states`` (sensor_msgs/JointState).
 ``pose_source: fixed`` uses ``fixed_pose`` [x, y, z, qw, qx, qy, qz] (a calibrated camera).
 
 Images are paired with poses by stamp within ``slop`` seconds (when nothing pairs, the node
@@ -30,7 +32,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from robolearn.ros_nodes import messages as M
@@ -55,6 +57,18 @@ def optical_pose_to_c2w(pos, quat_wxyz) -> np.ndarray:
     c2w[:3, :3] = quat_wxyz_to_mat(quat_wxyz)
     c2w[:3, 3] = [float(v) for v in pos]
     return opencv_to_opengl(c2w)
+
+
+def wrist_fk_source(robot: str):
+    """(WristCameraFK pose source, arm joint names) from the robot's MuJoCo model: the wrist
+    camera's OpenGL camera-to-world from joint positions (its mount from the model)."""
+    from robolearn.envs.sim import TabletopSim
+    from robolearn.nerf.sim_source import MujocoFK
+    from robolearn.nerf.sync import WristCameraFK
+
+    sim = TabletopSim(robot=robot)
+    fk = MujocoFK(sim.model, sim.arm_qadr, sim.robot.wrist_camera)
+    return WristCameraFK(fk, fk.t_body_cam), list(sim.robot.arm_joints)
 
 
 def resize_frame(rgb: np.ndarray, k: list[float], width: int, height: int):
@@ -97,14 +111,18 @@ class NerfNode(Node):
             "device": p("device", "auto").value,
         }
         self.eval_every_steps = int(p("eval_every_steps", 100).value)
-        if self.pose_source not in ("topic", "fixed"):
-            raise ValueError(f"pose_source must be topic or fixed, got {self.pose_source!r}")
+        self.robot = p("robot", "panda").value
+        if self.pose_source not in ("topic", "fixed", "joints"):
+            raise ValueError(f"pose_source must be topic, joints or fixed, got "
+                             f"{self.pose_source!r}")
 
         from robolearn.nerf.sync import FixedCameraPose, PoseStream, TimeSync
 
         if self.pose_source == "fixed":
             fp = self.fixed_pose
             source = FixedCameraPose(optical_pose_to_c2w(fp[:3], fp[3:7]))
+        elif self.pose_source == "joints":
+            source, self.arm_joints = wrist_fk_source(self.robot)
         else:
             source = PoseStream()
         self.poses = source
@@ -126,6 +144,8 @@ class NerfNode(Node):
         self.create_subscription(CameraInfo, f"{cam}/camera_info", self._on_info, M.STATE_QOS)
         if self.pose_source == "topic":
             self.create_subscription(PoseStamped, f"{cam}/pose", self._on_pose, M.STATE_QOS)
+        elif self.pose_source == "joints":
+            self.create_subscription(JointState, "joint_states", self._on_joints, M.JOINT_QOS)
         self.pub_rgb = self.create_publisher(Image, "nerf/render/rgb", 1)
         self.pub_depth = self.create_publisher(Image, "nerf/render/depth", 1)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -162,6 +182,16 @@ class NerfNode(Node):
             self.get_logger().warning(f"dropping pose: {e}", throttle_duration_sec=5.0)
             return
         self.poses.push(M.to_seconds(msg.header.stamp), c2w)
+        self._drain()
+
+    def _on_joints(self, msg: JointState) -> None:
+        pos = dict(zip(msg.name, msg.position))
+        if any(n not in pos for n in self.arm_joints):
+            self.get_logger().warning(f"joint_states lacks {[n for n in self.arm_joints if n not in pos]}"
+                                      f" of {self.robot}", throttle_duration_sec=5.0)
+            return
+        self.poses.push_joints(M.to_seconds(msg.header.stamp),
+                               np.array([pos[n] for n in self.arm_joints]))
         self._drain()
 
     def _on_image(self, msg: Image) -> None:

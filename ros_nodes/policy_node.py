@@ -136,9 +136,9 @@ class PolicyNode(LifecycleNode):
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy_infer")
         self._subs = [
             self.create_subscription(JointState, "joint_states",
-                                     lambda m: self._store("joints", m), M.STATE_QOS),
+                                     lambda m: self._store("joints", m), M.JOINT_QOS),
             self.create_subscription(PoseStamped, "ee_pose",
-                                     lambda m: self._store("ee", m), M.STATE_QOS),
+                                     lambda m: self._store("ee", m), M.JOINT_QOS),
             self.create_subscription(String, "task/instruction",
                                      self._on_instruction, M.LATCHED_QOS)]
         for cam in self.cameras:

@@ -46,7 +46,7 @@ class RecorderNode(Node):
         self.dropped = 0
         self.store = None
 
-        self.create_subscription(JointState, "joint_states", self._on_joints, M.STATE_QOS)
+        self.create_subscription(JointState, "joint_states", self._on_joints, M.JOINT_QOS)
         if self.use_command:
             self.create_subscription(Float64MultiArray, "joint_position_command",
                                      self._on_command, M.STATE_QOS)

@@ -63,8 +63,8 @@ class SimBridgeNode(Node):
         self.trajectory = None  # (names, points, start_time)
         self._make_env()
 
-        self.pub_js = self.create_publisher(JointState, "joint_states", M.STATE_QOS)
-        self.pub_ee = self.create_publisher(PoseStamped, "ee_pose", M.STATE_QOS)
+        self.pub_js = self.create_publisher(JointState, "joint_states", M.JOINT_QOS)
+        self.pub_ee = self.create_publisher(PoseStamped, "ee_pose", M.JOINT_QOS)
         self.pub_cam = {c: (self.create_publisher(Image, f"{c}/image_raw", M.IMAGE_QOS),
                             self.create_publisher(CameraInfo, f"{c}/camera_info", M.STATE_QOS),
                             self.create_publisher(PoseStamped, f"{c}/pose", M.STATE_QOS))

@@ -40,7 +40,11 @@ def nerf_graph(ros_env, tmp_path_factory):
     for s in specs:
         if s.executable == "nerf_node":
             s.parameters.update(small, out_dir=str(out / "synced"))
-    # a second node whose pose topic carries nothing: it must say so, not train
+    # the same camera posed by forward kinematics from joint_states instead of the pose topic
+    specs.append(NodeSpec("nerf_node", "nerf_fk", ["nerf.yaml"],
+                          dict(small, out_dir=str(out / "fk"), camera="wrist",
+                               pose_source="joints", use_sim_time=True)))
+    # a node whose pose topic carries nothing: it must say so, not train
     specs.append(NodeSpec("nerf_node", "nerf_unposed", ["nerf.yaml"],
                           dict(small, out_dir=str(out / "unposed"), camera="wrist",
                                use_sim_time=True),
@@ -87,6 +91,11 @@ def test_nerf_node_trains_renders_and_saves(nerf_graph):
     ckpt = out / "synced" / "checkpoint"
     assert (ckpt / "model.safetensors").exists() and (ckpt / "state.json").exists()
 
+    # forward kinematics from joint_states poses the wrist frames as well
+    assert spin_until(node, lambda: "nerf_fk" in diag
+                      and int(diag["nerf_fk"][2]["accepted"]) >= 3, timeout=180), diag
+    assert diag["nerf_fk"][2]["rejected"] == "0"
+
     # the unposed node: images arrive, none pairs with a pose, diagnostics say so
     assert spin_until(node, lambda: "nerf_unposed" in diag
                       and int(diag["nerf_unposed"][2]["unsynced"]) >= 10, timeout=120), diag
@@ -113,3 +122,28 @@ def test_nerf_node_reports_a_missing_nerfstudio(ros_env, tmp_path):
         assert spin_until(node, lambda: "st" in seen
                           and seen["st"].level == DiagnosticStatus.ERROR, timeout=90)
         assert "nerf_python" in seen["st"].message and procs[0].poll() is None
+
+
+def test_wrist_pose_by_forward_kinematics_matches_the_sim_camera():
+    """pose_source=joints: FK of the robot model from joint positions gives the wrist
+    camera's pose exactly as MuJoCo places it (OpenGL camera-to-world)."""
+    import mujoco
+
+    from robolearn.envs.robots import get_robot
+    from robolearn.envs.sim import TabletopSim
+    from robolearn.nerf.sim_source import camera_pose
+    from robolearn.ros_nodes.nerf_node import wrist_fk_source
+
+    source, joints = wrist_fk_source("panda")
+    assert joints == list(get_robot("panda").arm_joints)
+    sim = TabletopSim("panda")
+    cam = sim.model.camera(sim.robot.wrist_camera).id
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        q = np.array(get_robot("panda").home_qpos) + rng.uniform(-0.5, 0.5, 7)
+        sim.data.qpos[sim.arm_qadr] = q
+        mujoco.mj_forward(sim.model, sim.data)
+        source.push_joints(float(i), q)
+        got, dt = source.pose_at(float(i), 0.01)
+        np.testing.assert_allclose(got, camera_pose(sim.model, sim.data, cam), atol=1e-6)
+    sim.close()
