@@ -105,6 +105,20 @@ def test_time_sync_pairs_within_slop_and_warns_when_nothing_syncs(caplog):
     assert "away" in caplog.text
 
 
+def test_try_match_waits_for_a_pose_that_may_still_arrive():
+    """Images often arrive before their pose (another topic): not a miss until the pose
+    stream has moved past the image's stamp + slop."""
+    stream = PoseStream()
+    sync = TimeSync(stream, slop=0.02, warn_after=5)
+    stream.push(1.0, np.eye(4))
+    assert sync.try_match(1.1) == (None, False)  # its pose can still come
+    stream.push(1.1, 2.0 * np.eye(4))
+    pose, final = sync.try_match(1.1)
+    assert final and pose[0, 0] == 2.0 and sync.n_matched == 1
+    stream.push(1.3, np.eye(4))
+    assert sync.try_match(1.2) == (None, True) and sync.misses_in_a_row == 1  # too late now
+
+
 def test_wrist_fk_source_composes_mount_and_fixed_camera():
     mount = np.eye(4)
     mount[:3, 3] = [0.0, 0.0, 0.1]
