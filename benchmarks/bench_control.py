@@ -27,18 +27,12 @@ import torch
 
 from robolearn import keys as K
 from robolearn.control import RealTimeChunker
-from robolearn.policies import get_config_class, get_policy_class
-from robolearn.policies.testing import SyntheticWindowDataset
+from robolearn.policies.testing import synthetic_policy
 
 
 def build(name: str):
-    cfg = get_config_class(name)()
-    ds = SyntheticWindowDataset(n_episodes=4, lengths=[40] * 4, state_dim=15, action_dim=8,
-                                cameras=["front", "wrist"], image_size=cfg.image_size,
-                                n_obs=cfg.n_obs, horizon=cfg.horizon)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    pol = get_policy_class(name)(cfg, ds.stats()).eval()
+    pol, ds = synthetic_policy(name, cameras=["front", "wrist"], lengths=[40] * 4)
+    pol.eval()
     obs = {k: v[:1] for k, v in ds.batch(1).items() if k != K.ACTION}
     return pol, obs
 

@@ -21,20 +21,15 @@ import numpy as np
 import torch
 
 from robolearn import keys as K
-from robolearn.policies import get_config_class, get_policy_class
-from robolearn.policies.testing import SyntheticWindowDataset
+from robolearn.policies import get_config_class
+from robolearn.policies.testing import synthetic_policy
 
 
 def _build(name: str, size: str, cameras: int):
     cls = get_config_class(name)
     cfg = cls.tiny() if size == "tiny" else cls()
-    cams = ["front", "wrist", "side"][:cameras]
-    ds = SyntheticWindowDataset(n_episodes=4, lengths=[40] * 4, state_dim=7, action_dim=7,
-                                cameras=cams, image_size=cfg.image_size, n_obs=cfg.n_obs,
-                                horizon=cfg.horizon)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    return get_policy_class(name)(cfg, ds.stats()), ds
+    return synthetic_policy(name, cfg, state_dim=7, action_dim=7,
+                            cameras=["front", "wrist", "side"][:cameras], lengths=[40] * 4)
 
 
 def _time(fn, iters: int, warmup: int = 2) -> np.ndarray:

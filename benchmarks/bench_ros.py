@@ -82,18 +82,9 @@ def run_driver(args) -> None:
 
 
 def make_policy(name: str, out: Path) -> str:
-    import torch
+    from robolearn.policies.testing import synthetic_policy
 
-    from robolearn.policies import get_config_class, get_policy_class
-    from robolearn.policies.testing import SyntheticWindowDataset
-
-    cfg = get_config_class(name)()
-    ds = SyntheticWindowDataset(n_episodes=2, lengths=[20, 20], state_dim=15, action_dim=8,
-                                cameras=["front"], image_size=cfg.image_size, n_obs=cfg.n_obs,
-                                horizon=cfg.horizon)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    get_policy_class(name)(cfg, ds.stats()).save_pretrained(out)
+    synthetic_policy(name, cameras=["front"])[0].save_pretrained(out)
     return str(out)
 
 

@@ -186,9 +186,10 @@ class NerfNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         pos = dict(zip(msg.name, msg.position))
-        if any(n not in pos for n in self.arm_joints):
-            self.get_logger().warning(f"joint_states lacks {[n for n in self.arm_joints if n not in pos]}"
-                                      f" of {self.robot}", throttle_duration_sec=5.0)
+        missing = [n for n in self.arm_joints if n not in pos]
+        if missing:
+            self.get_logger().warning(f"joint_states lacks {missing} of {self.robot}",
+                                      throttle_duration_sec=5.0)
             return
         self.poses.push_joints(M.to_seconds(msg.header.stamp),
                                np.array([pos[n] for n in self.arm_joints]))
@@ -197,9 +198,6 @@ class NerfNode(Node):
     def _on_image(self, msg: Image) -> None:
         self.counts["images"] += 1
         t = M.to_seconds(msg.header.stamp)
-        if self.frame_hz > 0 and t - self.last_sent_t < 1.0 / self.frame_hz:
-            self.counts["throttled"] += 1
-            return
         if self.info is None:
             self.counts["no_camera_info"] += 1
             self.get_logger().warning(f"no CameraInfo on {self.camera}/camera_info yet: "
@@ -218,19 +216,23 @@ class NerfNode(Node):
             c2w, final = self.sync.try_match(t)
             if not final and time.monotonic() - received < self.max_wait:
                 return  # the oldest waits for its pose; newer ones wait behind it
-            self.pending.popleft()
-            if c2w is None:
-                if not final:
-                    self._give_up((received, t, msg, info))
-                else:
-                    self._unsynced()
-                continue
-            self._send(t, msg, info, c2w)
+            item = self.pending.popleft()
+            if c2w is not None:
+                self._send(t, msg, info, c2w)
+            elif final:  # try_match has counted the miss
+                self._unsynced()
+            else:
+                self._give_up(item)
 
     def _give_up(self, item) -> None:
-        """An image that waited ``max_wait`` (or was pushed out) without a pose: a miss."""
-        if self.sync.match(item[1]) is None:
+        """Settle an image that waited ``max_wait`` or was pushed out of the queue: a last
+        lookup (which counts a miss) sends it if its pose came after all."""
+        _, t, msg, info = item
+        c2w = self.sync.match(t)
+        if c2w is None:
             self._unsynced()
+        else:
+            self._send(t, msg, info, c2w)
 
     def _unsynced(self) -> None:
         self.counts["unsynced"] += 1
@@ -242,7 +244,7 @@ class NerfNode(Node):
 
     def _send(self, t: float, msg: Image, info: CameraInfo, c2w: np.ndarray) -> None:
         if self.frame_hz > 0 and t - self.last_sent_t < 1.0 / self.frame_hz:
-            self.counts["throttled"] += 1  # images that waited for poses arrive in bursts
+            self.counts["throttled"] += 1  # the one rate limit (posed images can come in bursts)
             return
         try:
             rgb = M.image_array(msg)
@@ -310,13 +312,14 @@ class NerfNode(Node):
             level, text = DiagnosticStatus.WARN, "starting the NeRF worker"
         elif not s.get("step"):
             level, text = DiagnosticStatus.WARN, "waiting for frames"
+        share = s.get("data_seconds", 0) / max(s.get("train_seconds", 0), 1e-9)
         values = {**{k: str(v) for k, v in self.counts.items()},
                   "accepted": str(s.get("accepted", 0)), "rejected": str(s.get("rejected", 0)),
                   "last_rejection": str(s.get("last_rejection", "")),
                   "train_frames": str(s.get("train_frames", 0)), "step": str(s.get("step", 0)),
                   "loss": f"{sum((s.get('loss') or {}).values()):.5f}",
                   "eval_psnr": f"{(s.get('eval') or {}).get('psnr', float('nan')):.2f}",
-                  "data_share": f"{s.get('data_seconds', 0) / max(s.get('train_seconds', 0), 1e-9):.3f}"}
+                  "data_share": f"{share:.3f}"}
         st = DiagnosticStatus(level=level, name=f"{self.get_name()}: nerf", message=text,
                               hardware_id=self.camera,
                               values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -191,7 +191,8 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------ inputs
     def _store(self, key: str, msg) -> None:
         self.latest[key] = (time.monotonic(), msg)
-        self.received[key.split(":")[0]] = self.received.get(key.split(":")[0], 0) + 1
+        kind = key.split(":")[0]  # joints, ee, cam
+        self.received[kind] = self.received.get(kind, 0) + 1
 
     def _on_instruction(self, msg: String) -> None:
         if msg.data != self.instruction_topic:

@@ -66,14 +66,6 @@ def save_bridge(bridge, path: Path) -> Path:
     return path
 
 
-def _config_from_dict(d: dict):
-    from robolearn.nerf.config import NerfBridgeConfig, NerfModelConfig
-
-    d = dict(d)
-    d["model"] = NerfModelConfig(**d["model"])
-    return NerfBridgeConfig(**d)
-
-
 def load_bridge(cls, path: Path, work_dir=None, **overrides):
     from safetensors.torch import load_file
 
@@ -83,7 +75,9 @@ def load_bridge(cls, path: Path, work_dir=None, **overrides):
     state = json.loads(state_file.read_text())
     if state.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r}")
-    cfg = _config_from_dict(state["config"])
+    from robolearn.nerf.config import NerfBridgeConfig
+
+    cfg = NerfBridgeConfig.from_dict(state["config"])
     for k, v in overrides.items():
         setattr(cfg, k, v)
     bridge = cls(cfg, work_dir=work_dir)

@@ -2,7 +2,7 @@
 
     client = NerfWorkerClient(NerfBridgeConfig(image_width=64, image_height=64),
                               python=".venv-nerf/bin/python")
-    client.send_frame(frame)               # returns at once; the worker trains in between
+    client.send_frame(f.rgb, f.c2w, f.intrinsics, f.timestamp)  # returns at once; trains between
     client.request("stats")                # {"accepted", "rejected", "step", "loss", "eval", ...}
     client.request("render", c2w=..., intrinsics=[fx, fy, cx, cy, w, h])  # {"rgb", "depth"}
     client.close()
@@ -56,7 +56,8 @@ class NerfWorkerClient:
         self.proc = subprocess.Popen([self.python, "-m", "robolearn.nerf.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=stderr, bufsize=0)
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # whole messages on the pipe
+        self._pending_lock = threading.Lock()  # request id -> Future
         self._ids = itertools.count(1)
         self._pending: dict[int, Future] = {}
         self._ready: Future = Future()
@@ -64,7 +65,7 @@ class NerfWorkerClient:
         cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
         write_message(self.proc.stdin, {"op": "init", "config": cfg, "work_dir": work_dir,
                                         "steps_per_cycle": steps_per_cycle,
-                                        "eval_every_steps": eval_every_steps}, self._lock)
+                                        "eval_every_steps": eval_every_steps}, self._write_lock)
         threading.Thread(target=self._read, name="nerf_worker_reader", daemon=True).start()
         try:
             ready = self._ready.result(timeout=start_timeout)
@@ -92,7 +93,7 @@ class NerfWorkerClient:
                 err = NerfWorkerError(self.dead_reason)
                 if not self._ready.done():
                     self._ready.set_result({"ok": False, "error": self.dead_reason})
-                with self._lock:
+                with self._pending_lock:
                     pending, self._pending = self._pending, {}
                 for f in pending.values():
                     f.set_exception(err)
@@ -100,7 +101,7 @@ class NerfWorkerClient:
             if msg.get("op") == "ready" and not self._ready.done():
                 self._ready.set_result(msg)
                 continue
-            with self._lock:
+            with self._pending_lock:
                 fut = self._pending.pop(msg.get("id"), None)
             if fut is not None:
                 fut.set_result(msg)
@@ -122,26 +123,26 @@ class NerfWorkerClient:
                "intrinsics": None if k is None else [float(v) for v in k], "t": float(t),
                "depth": None if depth is None else np.ascontiguousarray(depth, np.float32)}
         try:
-            write_message(self.proc.stdin, msg, self._lock)
+            write_message(self.proc.stdin, msg, self._write_lock)
         except (BrokenPipeError, OSError) as e:
             raise NerfWorkerError(self.dead_reason or f"the NeRF worker's pipe broke: {e}") from e
 
     def request(self, op: str, timeout: float = 120.0, **kw) -> dict:
         """Send a request and wait for its reply; raises :class:`NerfWorkerError` on failure."""
         fut: Future = Future()
-        with self._lock:
+        with self._pending_lock:
             rid = next(self._ids)
             self._pending[rid] = fut
         if not self.alive:
             raise NerfWorkerError(self.dead_reason or "the NeRF worker is not running")
         try:
-            write_message(self.proc.stdin, dict(kw, op=op, id=rid), self._lock)
+            write_message(self.proc.stdin, dict(kw, op=op, id=rid), self._write_lock)
         except (BrokenPipeError, OSError) as e:
             raise NerfWorkerError(self.dead_reason or f"the NeRF worker's pipe broke: {e}") from e
         try:
             reply = fut.result(timeout=timeout)
         except TimeoutError:
-            with self._lock:
+            with self._pending_lock:
                 self._pending.pop(rid, None)
             raise NerfWorkerError(f"the NeRF worker did not answer {op!r} within "
                                   f"{timeout:.0f} s") from None

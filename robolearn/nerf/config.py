@@ -84,6 +84,12 @@ class NerfBridgeConfig:
     model: NerfModelConfig = field(default_factory=NerfModelConfig)
     """The nerfacto model."""
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "NerfBridgeConfig":
+        """Inverse of ``dataclasses.asdict`` (checkpoints' state.json, the worker's init)."""
+        d = dict(d)
+        return cls(model=NerfModelConfig(**d.pop("model", {})), **d)
+
 
 @dataclass
 class NerfSourceConfig:

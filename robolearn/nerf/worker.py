@@ -21,6 +21,7 @@ The first message must be ``{"op": "init", "config": NerfBridgeConfig as a map,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -41,11 +42,7 @@ def write_message(stream: BinaryIO, obj: Any, lock: threading.Lock | None = None
     from robolearn.serving import wire
 
     data = wire.packb(obj)
-    if lock is None:
-        stream.write(_LEN.pack(len(data)) + data)
-        stream.flush()
-        return
-    with lock:
+    with lock or contextlib.nullcontext():  # frames from several threads must not interleave
         stream.write(_LEN.pack(len(data)) + data)
         stream.flush()
 
@@ -62,14 +59,6 @@ def read_message(stream: BinaryIO) -> Any | None:
     if len(data) < n:
         return None
     return wire.unpackb(data)
-
-
-def _config(d: dict):
-    from robolearn.nerf.config import NerfBridgeConfig, NerfModelConfig
-
-    d = dict(d)
-    model = NerfModelConfig(**d.pop("model", {}))
-    return NerfBridgeConfig(model=model, **d)
 
 
 def _frame(msg: dict):
@@ -187,8 +176,10 @@ def main() -> int:
         return 2
     try:
         from robolearn.nerf.bridge import NerfBridge
+        from robolearn.nerf.config import NerfBridgeConfig
 
-        bridge = NerfBridge(_config(init.get("config", {})), work_dir=init.get("work_dir"))
+        bridge = NerfBridge(NerfBridgeConfig.from_dict(init.get("config", {})),
+                            work_dir=init.get("work_dir"))
     except Exception as e:  # noqa: BLE001 - tell the parent why, then exit
         write_message(stdout, {"op": "ready", "ok": False, "error": f"{type(e).__name__}: {e}"})
         return 1

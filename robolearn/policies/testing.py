@@ -117,3 +117,23 @@ def dataset_for(config, n_episodes: int = 4, seed: int = 0, **kw) -> SyntheticWi
                                   horizon=config.horizon, image_size=config.image_size,
                                   cameras=cams, seed=seed,
                                   future_offset=getattr(config, "future_offset", 0), **kw)
+
+
+def synthetic_policy(name: str, config=None, *, state_dim: int = 15, action_dim: int = 8,
+                     cameras: Sequence[str] = ("front",), lengths: Sequence[int] = (20,) * 4,
+                     seed: int = 0):
+    """``(policy, dataset)``: policy ``name`` (its default config unless ``config`` is
+    given) with features and normalisation stats from a synthetic dataset of the given
+    shape (the Panda's 15-D state and 8-D action by default) and seeded random weights.
+    What tests, benchmarks and fixtures use when they need a real policy that learned
+    nothing in particular."""
+    from robolearn.policies.registry import get_config_class, get_policy_class
+
+    cfg = config if config is not None else get_config_class(name)()
+    ds = SyntheticWindowDataset(lengths=list(lengths), state_dim=state_dim,
+                                action_dim=action_dim, cameras=list(cameras),
+                                image_size=cfg.image_size, n_obs=cfg.n_obs,
+                                horizon=cfg.horizon, seed=seed)
+    cfg.resolve_features(ds.stats(), ds.image_keys)
+    torch.manual_seed(seed)
+    return get_policy_class(name)(cfg, ds.stats()), ds

@@ -20,16 +20,11 @@ openpi_ws = pytest.importorskip("openpi_client.websocket_client_policy",
 def _checkpoint(path):
     """A tiny bc policy (15-D state, 8-D actions, front + wrist cameras, 2 observation steps)."""
     from robolearn.policies.bc.config import BCConfig
-    from robolearn.policies.bc.model import BCPolicy
-    from robolearn.policies.testing import SyntheticWindowDataset
+    from robolearn.policies.testing import synthetic_policy
 
     cfg = BCConfig.tiny()
     cfg.n_obs = 2
-    ds = SyntheticWindowDataset(state_dim=15, action_dim=8, cameras=["front", "wrist"],
-                                image_size=cfg.image_size, n_obs=cfg.n_obs, horizon=cfg.horizon)
-    cfg.resolve_features(ds.stats(), ds.image_keys)
-    torch.manual_seed(0)
-    BCPolicy(cfg, ds.stats()).save_pretrained(path)
+    synthetic_policy("bc", cfg, cameras=["front", "wrist"])[0].save_pretrained(path)
     return str(path)
 
 
