@@ -30,6 +30,8 @@ def build_datasets(cfg):
                          f"make data follow it)")
     store = TrajectoryStore.open(d.store, "r")
     stats = get_stats(store, save=False)
+    if p.fps <= 0:  # the chunks' time base travels in the checkpoint
+        p.fps = store.fps()
     train_eps, val_eps = split_episodes(store.n_episodes, d.val_ratio, d.seed)
     cams = p.image_keys or d.image_keys or None
     common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,

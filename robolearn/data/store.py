@@ -364,6 +364,18 @@ class TrajectoryStore:
             self._meta_cache = [json.loads(s) for s in raw]
         return list(self._meta_cache)
 
+    def fps(self) -> float:
+        """The recording rate shared by every episode (Hz); 0.0 for an empty store.
+
+        Raises ValueError when episodes were recorded at different rates: one policy's
+        action chunks have one time base, so resample first (or split the store)."""
+        rates = sorted({float(m[K.META_FPS]) for m in self.all_episode_meta()})
+        if len(rates) > 1:
+            raise ValueError(f"{self.url}: episodes were recorded at different rates {rates} Hz; "
+                             f"one policy has one action time base: keep one rate per store "
+                             f"(re-record or resample), or set policy.fps explicitly")
+        return rates[0] if rates else 0.0
+
     def episode_meta(self, i: int) -> dict:
         return dict(self.all_episode_meta()[self._check_episode(i)])
 

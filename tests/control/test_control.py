@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from robolearn.control import JointLimits, RealTimeChunker
+from robolearn.control.chunking import resample_chunk
 
 
 def _limits():
@@ -84,3 +85,34 @@ def test_a_plan_that_runs_dry_holds_the_last_action():
     # a chunk that is stale on arrival changes nothing
     ch.add_chunk(np.full((4, 1), 9.0), obs_tick=0, now_tick=10)
     assert float(ch.pop(10)[0]) == 3.0 and ch.stats.dropped_actions == 4
+
+
+def test_chunks_keep_the_policy_time_base_on_a_faster_control_loop():
+    # a 10 Hz policy on a 50 Hz loop: action i is the set-point 0.1 * (i + 1) s after the
+    # observation; from the anchor (the command at the observation) the loop ramps to it
+    chunk = np.arange(1.0, 9.0)[:, None] * np.array([[1.0, -2.0]])
+    up = resample_chunk(chunk, 5.0, anchor=np.zeros(2))
+    assert up.shape == (40, 2)  # 8 chunk steps x 5 ticks
+    np.testing.assert_allclose(up[4::5], chunk)  # each action on the tick that reaches it
+    np.testing.assert_allclose(np.diff(up, axis=0), np.tile([[0.2, -0.4]], (39, 1)))
+    np.testing.assert_allclose(up[0], [0.2, -0.4])  # no jump to action 0 in one tick
+    np.testing.assert_array_equal(resample_chunk(chunk, 1.0, anchor=np.zeros(2)), chunk)
+    np.testing.assert_allclose(resample_chunk(chunk, 0.5), chunk[1::2])  # a 5 Hz loop
+
+    ch = RealTimeChunker(horizon=8, execute_steps=4, blend_steps=2, ratio=5.0)
+    assert (ch.horizon, ch.execute_steps, ch.blend_steps) == (40, 20, 10)
+    ch.add_chunk(chunk, obs_tick=0, now_tick=0, anchor=np.zeros(2))
+    got = np.array([ch.pop(t) for t in range(20)])
+    # 20 ticks = 0.4 s cover 4 chunk steps of motion: the speed it was taught
+    np.testing.assert_allclose(got[-1], chunk[3])
+    assert ch.needs_chunk(20) and not ch.needs_chunk(19)
+    with pytest.raises(ValueError, match="ratio"):
+        RealTimeChunker(horizon=8, execute_steps=4, ratio=0.0)
+
+
+def test_a_first_chunk_fades_in_from_the_held_command():
+    ch = RealTimeChunker(horizon=6, execute_steps=3, blend_steps=2)
+    ch.add_chunk(np.full((6, 1), 3.0), obs_tick=0, now_tick=1, anchor=np.zeros(1))
+    assert [float(ch.pop(t)[0]) for t in range(1, 5)] == [1.0, 2.0, 3.0, 3.0]
+    ch.reset()  # e.g. an e-stop: nothing is held any more, the caller holds measured
+    assert ch.pop(5) is None and ch.last_action is None

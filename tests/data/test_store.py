@@ -70,6 +70,16 @@ def test_bad_meta_rejected(tmp_path):
     assert store.n_episodes == 1
 
 
+def test_recording_rate_is_one_per_store(tmp_path):
+    store = make_synthetic_store(tmp_path / "s.zarr", [4, 5])
+    assert store.fps() == synthetic_meta(0)[K.META_FPS]
+    meta = synthetic_meta(2)
+    meta[K.META_FPS] = 2 * float(meta[K.META_FPS])
+    store.append_episode(synthetic_episode(4, 2), meta)  # legal data, but a second rate
+    with pytest.raises(ValueError, match="different rates.*policy.fps"):
+        store.fps()  # one policy has one action time base: training refuses to guess
+
+
 def test_dtype_cast_and_wrong_dtype(tmp_path):
     store = make_synthetic_store(tmp_path / "s.zarr", [4])
     ep = synthetic_episode(5, 1)
