@@ -25,7 +25,7 @@ def tree(src: str, dst: str):
     """data_files entries that mirror the folder `src` (non-recursive glob per sub-folder)."""
     out = {}
     for path in glob(f"{src}/**/*", recursive=True):
-        if path.endswith((".yaml", ".yml", ".py", ".json")):
+        if path.endswith((".yaml", ".yml", ".py", ".json", ".xml")):
             folder = path.rsplit("/", 1)[0]
             out.setdefault(dst + folder[len(src):], []).append(path)
     return sorted(out.items())

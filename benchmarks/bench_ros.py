@@ -6,8 +6,9 @@ a robot driver does. ``policy_node`` (default flow_vla, one camera, random weigh
 timing does not depend on what it learned) runs at each control rate in turn. Printed per
 rate, in one run:
 
-- sustained image / joint rates received by the policy node, and joint-state drops seen by
-  a reliable probe subscriber (published - received);
+- sustained image / joint rates received by the policy node, and joint-state drops
+  (published - received, from the driver's count and the node's cumulative count read
+  after the driver stopped) at the policy node and at a reliable probe subscriber;
 - end-to-end latency, from the stamp of the observation a chunk was inferred from to the
   publication of that chunk's first command (p50 / p99), and its ratio to the same
   policy's inference called in-process on the same input (the ROS overhead);
@@ -56,6 +57,13 @@ def run_driver(args) -> None:
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8)
               for _ in range(4)]
+    # measure from the moment every subscriber is matched: a volatile topic delivers
+    # nothing published before discovery, which is start-up, not a transport drop
+    deadline = time.monotonic() + 30
+    want = ((pub_js, 2), (pub_ee, 1), (pub_img, 1))  # policy node (+ the probe on joints)
+    while time.monotonic() < deadline and any(p.get_subscription_count() < n for p, n in want):
+        time.sleep(0.05)
+    time.sleep(0.5)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -75,8 +83,9 @@ def run_driver(args) -> None:
             n_img += 1
             next_img += 1.0 / args.image_hz
         time.sleep(max(0.0, min(next_js, next_img) - time.monotonic()))
-    print(json.dumps({"joint_states": n_js, "images": n_img,
-                      "seconds": time.monotonic() - t0}), flush=True)
+    seconds = time.monotonic() - t0
+    time.sleep(4.0)  # reliable repair of late losses needs a heartbeat (Fast DDS: every 3 s)
+    print(json.dumps({"joint_states": n_js, "images": n_img, "seconds": seconds}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
 
@@ -84,7 +93,9 @@ def run_driver(args) -> None:
 def make_policy(name: str, out: Path) -> str:
     from robolearn.policies.testing import synthetic_policy
 
-    synthetic_policy(name, cameras=["front"])[0].save_pretrained(out)
+    pol = synthetic_policy(name, cameras=["front"])[0]
+    pol.config.fps = 10.0  # trained on 10 Hz data, like the sim's demos
+    pol.save_pretrained(out)
     return str(out)
 
 
@@ -112,6 +123,7 @@ def in_process_ms(path: str, width: int, height: int, iters: int = 20) -> float:
 
 def measure(args, ckpt: str, hz: float, env: dict) -> dict:
     import rclpy
+    import rclpy.executors
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
@@ -139,22 +151,22 @@ def measure(args, ckpt: str, hz: float, env: dict) -> dict:
                 diag.update({kv.key: kv.value for kv in st.values})
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    # the probe spins its own executor thread, so it keeps up with 200 Hz on its own
+    ex = rclpy.executors.SingleThreadedExecutor()
+    ex.add_node(node)
+    threading.Thread(target=ex.spin, daemon=True).start()
     # wait until the policy runs, then start the driver for the measured window
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and diag.get("status") not in ("running",) and \
             "holding" not in diag.get("status", ""):
-        rclpy.spin_once(node, timeout_sec=0.1)
+        time.sleep(0.1)
     drv = subprocess.Popen([sys.executable, __file__, "--driver", "--seconds", str(args.seconds),
                             "--width", str(args.width), "--height", str(args.height),
                             "--image-hz", str(args.image_hz), "--joint-hz", str(args.joint_hz),
                             "--ns", ns], env=env, stdout=subprocess.PIPE, text=True)
-    t_end = time.monotonic() + args.seconds + 30
-    while drv.poll() is None and time.monotonic() < t_end:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    sent = json.loads(drv.communicate(timeout=30)[0].strip().splitlines()[-1])
-    t_wait = time.monotonic() + 2.5  # late messages and one more diagnostics round
-    while time.monotonic() < t_wait:
-        rclpy.spin_once(node, timeout_sec=0.05)
+    sent = json.loads(drv.communicate(timeout=args.seconds + 60)[0].strip().splitlines()[-1])
+    time.sleep(2.5)  # late messages and one more diagnostics round (counts are cumulative)
+    ex.shutdown()
     node.destroy_node()
     pol.send_signal(signal.SIGINT)
     try:
@@ -168,6 +180,7 @@ def measure(args, ckpt: str, hz: float, env: dict) -> dict:
         "image_hz_at_policy": int(diag.get("received_cam", 0)) / secs,
         "joint_hz_sent": sent["joint_states"] / secs,
         "joint_hz_at_policy": int(diag.get("received_joints", 0)) / secs,
+        "joint_drops_at_policy": sent["joint_states"] - int(diag.get("received_joints", 0)),
         "joint_drops_probe": sent["joint_states"] - got["js"],
         "e2e_ms_p50": float(diag.get("e2e_ms_p50", "nan")),
         "e2e_ms_p99": float(diag.get("e2e_ms_p99", "nan")),
@@ -201,8 +214,11 @@ def main() -> None:
     env.setdefault("AMENT_PREFIX_PATH", str(Path(sys.executable).parents[1]))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    from robolearn.ros_nodes.graph import node_environment
+
+    env.update(node_environment(env))  # the graph's DDS profile, as launch files set it
     os.environ.update({k: env[k] for k in ("AMENT_PREFIX_PATH", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "ROS_DOMAIN_ID")})
+                                           "ROS_DOMAIN_ID", "FASTRTPS_DEFAULT_PROFILES_FILE")})
     tmp = Path(tempfile.mkdtemp(prefix="bench_ros_"))
     ckpt = make_policy(args.policy, tmp / "policy")
     base = in_process_ms(ckpt, args.width, args.height)
@@ -215,11 +231,12 @@ def main() -> None:
         r["e2e_over_in_process"] = r["e2e_ms_p50"] / base
         rows.append(r)
         print(f"{hz:5.0f} Hz control: images {r['image_hz_at_policy']:.1f}/{r['image_hz_sent']:.1f}"
-              f" Hz, joints {r['joint_hz_at_policy']:.0f}/{r['joint_hz_sent']:.0f} Hz, probe drops "
-              f"{r['joint_drops_probe']} | e2e p50 {r['e2e_ms_p50']:.1f} ms p99 "
+              f" Hz, joints {r['joint_hz_at_policy']:.0f}/{r['joint_hz_sent']:.0f} Hz, joint drops "
+              f"{r['joint_drops_at_policy']} at policy / {r['joint_drops_probe']} at probe | e2e p50 {r['e2e_ms_p50']:.1f} ms p99 "
               f"{r['e2e_ms_p99']:.1f} ms (x{r['e2e_over_in_process']:.2f} in-process) | jitter "
               f"p50 {r['tick_jitter_ms_p50']:.2f} ms p99 {r['tick_jitter_ms_p99']:.2f} ms, rate "
-              f"{r['control_rate_hz']:.1f} Hz, starved {r['starved_ticks']}", flush=True)
+              f"{r['control_rate_hz']:.1f} Hz, starved {r['starved_ticks']} | inference in the node p50 "
+              f"{r['inference_ms_p50']:.0f} ms", flush=True)
     rclpy.try_shutdown()
     if args.json:
         Path(args.json).write_text(json.dumps({"in_process_ms_p50": base, "rows": rows},

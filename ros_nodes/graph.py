@@ -148,6 +148,19 @@ def share_dir() -> Path:
     raise FileNotFoundError("cannot find robolearn's configs/ros; install the package")
 
 
+#: Fast DDS transport profile of every node (large shared-memory segments for images)
+DDS_PROFILE = "fastdds.xml"
+
+
+def node_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Variables the graph's processes need beyond the caller's: the Fast DDS profile
+    (``configs/ros/fastdds.xml``) unless FASTRTPS_DEFAULT_PROFILES_FILE is already set."""
+    env = os.environ if env is None else env
+    if env.get("FASTRTPS_DEFAULT_PROFILES_FILE"):
+        return {}
+    return {"FASTRTPS_DEFAULT_PROFILES_FILE": str(share_dir() / DDS_PROFILE)}
+
+
 def _param_arg(k: str, v: object) -> str:
     if isinstance(v, bool):
         return f"{k}:={'true' if v else 'false'}"

@@ -6,7 +6,7 @@ launch files import this module.
 
 from __future__ import annotations
 
-from robolearn.ros_nodes.graph import LAUNCH_ARGS, graph, share_dir
+from robolearn.ros_nodes.graph import LAUNCH_ARGS, graph, node_environment, share_dir
 
 
 def launch_description(graph_name: str):
@@ -18,8 +18,10 @@ def launch_description(graph_name: str):
 
     def nodes(context):
         args = {k: LaunchConfiguration(k).perform(context) for k in LAUNCH_ARGS[graph_name]}
+        extra_env = node_environment()
         return [Node(package="robolearn", executable=s.executable, name=s.name,
                      namespace=s.namespace or None, output="screen",
+                     additional_env=extra_env or None,
                      parameters=[str(share_dir() / f) for f in s.params_files] + [s.parameters],
                      remappings=s.remappings)
                 for s in graph(graph_name, **args)]

@@ -24,7 +24,7 @@ STATE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
 #: deep queue, so a busy executor (image conversion, inference holding the GIL) catches up
 #: on a backlog of up to 100 samples instead of having them overwritten
 JOINT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
-                       history=HistoryPolicy.KEEP_LAST, depth=100)
+                       history=HistoryPolicy.KEEP_LAST, depth=1000)
 #: latched facts (task instruction): late joiners get the last value
 LATCHED_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -57,17 +57,27 @@ def image_msg(rgb: np.ndarray, t: float, frame_id: str) -> Image:
     return msg
 
 
-def image_array(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) -> uint8 (H, W, 3) RGB."""
+def image_problem(msg: Image) -> str | None:
+    """Why ``image_array`` would refuse this message (None if it is fine); cheap, no copy."""
     enc = msg.encoding.lower()
     if enc not in ENCODINGS:
-        raise ValueError(f"image encoding {msg.encoding!r} unsupported; publish one of "
-                         f"{sorted(ENCODINGS)}")
-    ch, bgr = ENCODINGS[enc]
-    buf = np.frombuffer(bytes(msg.data), np.uint8)
-    if buf.size != msg.height * msg.step:
-        raise ValueError(f"image data has {buf.size} bytes, expected height*step = "
-                         f"{msg.height * msg.step}")
+        return (f"image encoding {msg.encoding!r} unsupported; publish one of "
+                f"{sorted(ENCODINGS)}")
+    if len(msg.data) != msg.height * msg.step or msg.step < msg.width * ENCODINGS[enc][0]:
+        return (f"image data has {len(msg.data)} bytes with step {msg.step}, expected "
+                f"height*step = {msg.height * msg.step} and step >= width*channels")
+    return None
+
+
+def image_array(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) -> uint8 (H, W, 3) RGB."""
+    problem = image_problem(msg)
+    if problem:
+        raise ValueError(problem)
+    ch, bgr = ENCODINGS[msg.encoding.lower()]
+    data = msg.data
+    buf = np.frombuffer(data if isinstance(data, (bytes, bytearray, memoryview))
+                        or hasattr(data, "buffer_info") else bytes(data), np.uint8)
     img = buf.reshape(msg.height, msg.step)[:, : msg.width * ch].reshape(msg.height, msg.width, ch)
     if ch == 1:
         return np.repeat(img, 3, axis=-1)

@@ -20,7 +20,11 @@ Services:
 Execution is real-time chunking (``robolearn.control.chunking``): the next chunk is
 inferred in a background thread from the newest observation while the current one
 executes, late actions are dropped and the seam is cross-faded, so the arm never waits on
-inference and never jumps.  Every command passes the joint position/velocity limits
+inference and never jumps.  Chunks keep the time base the policy learned
+(``policy_hz``, default: the rate of its training data, stored in the checkpoint): on a
+faster control loop they are interpolated onto the control ticks, and the observation
+window of an ``n_obs > 1`` policy is sampled at the policy's rate.  Control ticks only
+copy references to the newest messages; images are decoded in the inference thread.  Every command passes the joint position/velocity limits
 (``robolearn.control.safety``; from the robot's model unless given as parameters).
 Stale or missing inputs (older than ``max_age`` s at receipt), an e-stop, or a non-finite
 policy output make the node hold the measured position.
@@ -54,7 +58,9 @@ class PolicyNode(LifecycleNode):
         p("checkpoint", "")
         p("robot", "panda")
         p("control_hz", 10.0)
+        p("policy_hz", 0.0)
         p("device", "cpu")
+        p("torch_threads", 1)
         p("instruction", "")
         p("max_age", 0.5)
         p("execute_steps", 0)
@@ -88,6 +94,7 @@ class PolicyNode(LifecycleNode):
         self.tick = 0
         self.future: Future | None = None
         self.future_tick = 0
+        self.future_anchor = None
         self.history: deque = deque()  # the last n_obs fresh observations (step dicts)
         self.last_cmd: np.ndarray | None = None
         self.latency_ms: deque = deque(maxlen=100)
@@ -106,11 +113,30 @@ class PolicyNode(LifecycleNode):
 
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         try:
+            if int(g("torch_threads")) > 0:
+                # one intra-op thread: on small CPUs more threads fight the executor thread
+                # (bench_ros: inference p50 280 ms with 1 thread vs 415 ms with 2 on 2 cores)
+                import torch
+
+                torch.set_num_threads(int(g("torch_threads")))
             path = resolve_policy_dir(g("checkpoint"))
             self.policy = load_policy(path, g("device"))
             c = self.policy.config
             self.cameras = [K.camera_name(k) for k in c.image_keys]
             self.dt = 1.0 / float(g("control_hz"))
+            policy_hz = float(g("policy_hz")) or float(getattr(c, "fps", 0.0))
+            if policy_hz < 0 or float(g("control_hz")) <= 0:
+                raise ValueError(f"control_hz ({g('control_hz')}) must be > 0 and policy_hz "
+                                 f"({g('policy_hz')}) >= 0")
+            if not policy_hz:
+                policy_hz = 1.0 / self.dt
+                self.get_logger().warning(
+                    f"the checkpoint does not record its data rate (trained before policy.fps "
+                    f"existed): one chunk step per control tick at {policy_hz:g} Hz; set "
+                    f"policy_hz to the rate of the training data if that differs")
+            ratio = (1.0 / self.dt) / policy_hz
+            # observation window at the policy's spacing: every `stride`-th control tick
+            self.stride = max(1, round(ratio))
             if list(g("joint_lower")) != [0.0]:
                 self.limits = JointLimits(g("joint_lower"), g("joint_upper"), g("max_velocity"))
             else:
@@ -127,7 +153,7 @@ class PolicyNode(LifecycleNode):
                 raise ValueError(f"the policy's actions have {c.action_dim} values; this arm "
                                  f"takes {self.limits.n_joints} joints + gripper")
             steps = int(g("execute_steps")) or c.n_action_steps
-            self.chunker = RealTimeChunker(c.horizon, steps, int(g("blend_steps")))
+            self.chunker = RealTimeChunker(c.horizon, steps, int(g("blend_steps")), ratio)
         except (FileNotFoundError, ValueError, KeyError) as e:
             self.get_logger().error(f"configure failed: {e}")
             self.policy = None
@@ -149,8 +175,9 @@ class PolicyNode(LifecycleNode):
                                                        "joint_position_command", M.STATE_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.get_logger().info(f"configured: {self.policy.name} from {path}, cameras "
-                               f"{self.cameras}, control {1 / self.dt:g} Hz, chunks of "
-                               f"{self.chunker.horizon} executing {self.chunker.execute_steps}")
+                               f"{self.cameras}, control {1 / self.dt:g} Hz, policy "
+                               f"{policy_hz:g} Hz, chunks of {self.chunker.horizon} ticks "
+                               f"executing {self.chunker.execute_steps}")
         self.status = "configured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -220,7 +247,9 @@ class PolicyNode(LifecycleNode):
         return self.get_parameter("instruction").value or self.instruction_topic
 
     def _inputs(self):
-        """(state vector, images, None) when every input is fresh, else (.., .., problem)."""
+        """(state vector, image messages, None) when every input is fresh and well-formed,
+        else (.., .., problem).  Images stay messages here: decoding them is the inference
+        thread's job, so a control tick costs microseconds whatever the camera size."""
         now = time.monotonic()
         max_age = float(self.get_parameter("max_age").value)
         need = ["joints", "ee"] + ["cam:" + c for c in self.cameras]
@@ -239,9 +268,11 @@ class PolicyNode(LifecycleNode):
         ee: PoseStamped = self.latest["ee"][1]
         p, o = ee.pose.position, ee.pose.orientation
         state = np.r_[q, grip, p.x, p.y, p.z, o.w, o.x, o.y, o.z].astype(np.float32)
-        images = {c: np.ascontiguousarray(M.image_array(self.latest["cam:" + c][1])
-                                          .transpose(2, 0, 1)) for c in self.cameras}
-        stamped = [self.latest["cam:" + c][1] for c in self.cameras] or [js]
+        images = {c: self.latest["cam:" + c][1] for c in self.cameras}
+        bad = {c: why for c, m in images.items() if (why := M.image_problem(m))}
+        if bad:
+            return None, None, f"bad images {bad}"
+        stamped = list(images.values()) or [js]
         self.obs_stamp = min(M.to_seconds(m.header.stamp) for m in stamped)
         return state, images, None
 
@@ -251,7 +282,11 @@ class PolicyNode(LifecycleNode):
 
         from robolearn.control.window import window_batch
 
-        obs = window_batch([history], self.policy.config.n_obs, [instruction])
+        n_obs = self.policy.config.n_obs
+        steps = [{K.OBS_STATE: s, **{K.image_key(c): np.ascontiguousarray(
+                    M.image_array(m).transpose(2, 0, 1)) for c, m in ims.items()}}
+                 for s, ims in history[::-self.stride][:n_obs][::-1]]
+        obs = window_batch([steps], n_obs, [instruction])
         t0 = time.perf_counter()
         with torch.no_grad():
             chunk = self.policy.predict_action_chunk(self.policy.on_device(obs))
@@ -275,10 +310,9 @@ class PolicyNode(LifecycleNode):
             self.get_logger().warning(f"holding: {problem}", throttle_duration_sec=2.0)
             self._hold(problem, measured)
             return
-        if len(self.history) == self.policy.config.n_obs:
+        if len(self.history) == (self.policy.config.n_obs - 1) * self.stride + 1:
             self.history.popleft()
-        self.history.append({K.OBS_STATE: state,
-                             **{K.image_key(c): im for c, im in images.items()}})
+        self.history.append((state, images))
         # 1. a finished inference joins the plan; 2. request the next chunk when due
         new_chunk_stamp = None
         if self.future is not None and self.future.done():
@@ -295,15 +329,17 @@ class PolicyNode(LifecycleNode):
                                             throttle_duration_sec=2.0)
                     self.chunker.reset()
                 else:
-                    self.chunker.add_chunk(chunk, self.future_tick, tick)
+                    self.chunker.add_chunk(chunk, self.future_tick, tick, self.future_anchor)
                     new_chunk_stamp = self.future_stamp
-        if self.future is None and self.chunker.needs_chunk(tick):
+        submitted = self.future is None and self.chunker.needs_chunk(tick)
+        if submitted:
             self.future_tick, self.future_stamp = tick, self.obs_stamp
             self.future = self.pool.submit(self._infer, list(self.history), self._instruction())
         # 3. the action for this tick (hold until the first chunk arrives)
         action = self.chunker.pop(tick)
         if action is None:
             self._hold("waiting for the first chunk", measured)
+            self.future_anchor = self.last_cmd if submitted else self.future_anchor
             return
         last = self.last_cmd if self.last_cmd is not None else measured
         safe, rep = self.limits.apply(action, last, self.dt,
@@ -314,6 +350,8 @@ class PolicyNode(LifecycleNode):
                                    f"velocity: joints {rep.velocity_clamped})",
                                    throttle_duration_sec=2.0)
         self._publish(safe)
+        if submitted:  # the command of the observation's tick: where the next chunk ramps from
+            self.future_anchor = self.last_cmd
         if new_chunk_stamp is not None:  # end-to-end: input stamp -> its chunk's first command
             now = self.get_clock().now().nanoseconds * 1e-9
             self.e2e_ms.append((now - new_chunk_stamp) * 1e3)

@@ -25,6 +25,18 @@ def test_launch_file_is_a_thin_adapter(launch_file):
     assert "generate_launch_description" in src and "launch_description(GRAPH)" in src
 
 
+def test_every_node_gets_the_dds_profile():
+    from xml.etree import ElementTree
+
+    from robolearn.ros_nodes.graph import node_environment
+
+    path = Path(node_environment({})["FASTRTPS_DEFAULT_PROFILES_FILE"])
+    root = ElementTree.parse(path).getroot()  # well-formed, with a large SHM segment
+    seg = [e for e in root.iter() if e.tag.endswith("segment_size")]
+    assert seg and int(seg[0].text) >= 4 * 640 * 480 * 3
+    assert node_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}) == {}  # user's wins
+
+
 @pytest.mark.parametrize("name", sorted(LAUNCH_ARGS))
 def test_graph_names_only_things_that_exist(name):
     specs = graph(name)

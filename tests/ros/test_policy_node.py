@@ -1,6 +1,7 @@
 """policy_node against the sim bridge, as real processes: lifecycle, chunked control at the
 configured rate, joint limits, e-stop latch, stale-input hold and non-finite outputs."""
 
+import json
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ from tests.ros.helpers import call, running, spin_until
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 CONTROL_HZ = 10.0
+REACH_CONTROL_HZ = 30.0
 
 
 def _checkpoint(path, nan=False):
@@ -72,7 +74,9 @@ def _reach_checkpoint(d):
                  "steps=600", "data.batch_size=64", "data.val_ratio=0", "val_every=0",
                  "policy.hidden_dim=128", "optim.lr=3e-3", "optim.warmup_steps=20",
                  "progress=false"]) == 0
-    return str(latest_checkpoint(d / "run") / "policy_ema")
+    ckpt = latest_checkpoint(d / "run") / "policy_ema"
+    assert json.loads((ckpt / "config.json").read_text())["config"]["fps"] == 10.0
+    return str(ckpt)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +92,9 @@ def policy_graph(ros_env, tmp_path_factory):
         "autostart": True}, remappings=[("joint_position_command", "nan_command")]))
     specs.append(NodeSpec("policy_node", "policy_bad", [], {
         "checkpoint": str(d / "missing")}))
+    # trained on 10 Hz data, run on a 30 Hz loop: chunks must keep their 10 Hz time base
     specs.append(NodeSpec("policy_node", "policy_reach", ["policy.yaml"], {
-        "checkpoint": _reach_checkpoint(d), "control_hz": CONTROL_HZ}))
+        "checkpoint": _reach_checkpoint(d), "control_hz": REACH_CONTROL_HZ}))
     with running(specs, ros_env, "robolearn_policy", "policy_probe") as (node, _, procs):
         yield node, procs
 
@@ -215,7 +220,8 @@ def test_configure_fails_cleanly_on_a_bad_checkpoint(policy_graph):
 
 def test_a_trained_policy_drives_the_arm_to_its_target(policy_graph):
     """Runs after the lifecycle test has deactivated `policy`: the trained reach policy
-    takes over the arm and closes the loop through the sim to the joint target."""
+    takes over the arm and closes the loop through the sim to the joint target, on a
+    control loop 3x faster than its training data, at the speed it was taught."""
     from lifecycle_msgs.msg import Transition
 
     from std_srvs.srv import Trigger
@@ -230,10 +236,17 @@ def test_a_trained_policy_drives_the_arm_to_its_target(policy_graph):
     # the lifecycle test's e-stop latched in every policy node of the namespace: release it
     assert call(node, Trigger, "policy_reach/reset_estop", Trigger.Request()).success
     assert _change_state(node, "policy_reach", Transition.TRANSITION_CONFIGURE)
+    n_cmd = len(probe.cmd)
     assert _change_state(node, "policy_reach", Transition.TRANSITION_ACTIVATE)
     dist = lambda: np.linalg.norm(probe.js[-1][:7] - Q_TARGET)  # noqa: E731
     assert spin_until(node, lambda: dist() < 0.15, timeout=60), (d0, dist(),
                                                                  probe.diag.get("policy_reach"))
+    # the demos step at most 0.08 rad per 0.1 s (0.8 rad/s); executing one chunk step per
+    # 30 Hz tick would triple that (to the clamp at the rated speed, >= 2.17 rad/s)
+    cmds = np.array([c for _, c in probe.cmd[n_cmd:]])[:, :7]
+    speed = np.abs(np.diff(cmds, axis=0)).max() * REACH_CONTROL_HZ
+    sp = np.abs(np.diff(cmds, axis=0)).max(1) * REACH_CONTROL_HZ
+    assert 0.3 < speed < 1.3, (speed, np.round(sp[:60], 2).tolist(), len(cmds))
     trace = []
     spin_until(node, lambda: trace.append(round(float(dist()), 2)), timeout=2.0)
     assert dist() < 0.15, trace  # and it stays there
