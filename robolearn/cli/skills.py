@@ -287,9 +287,22 @@ def cmd_relabel(store, args):
         raise SystemExit("relabel needs a trajectory store path")
     if not args.dry_run and not _confirm(args, f"write {ATTR} into {args.store}"):
         raise SystemExit(1)
-    rows = relabel_store(args.store, skills, args.max_chain, write=not args.dry_run)
-    _emit(args, rows, _table(rows[:50], ["episode", "start", "stop", "instruction"]) +
-          f"\n{len(rows)} chains" + ("" if args.dry_run else f" written to {ATTR}"))
+    summarizer = None
+    if args.summarizer == "llm":
+        from robolearn.planner import make_backend
+        from robolearn.skills.relabel import LLMSummarizer
+
+        backend = (make_backend("openai", base_url=args.base_url) if args.base_url
+                   else make_backend("embedded", threads=1))
+        from robolearn.planner import Planner
+
+        summarizer = LLMSummarizer(backend, planner=Planner(list(skills.values()), backend))
+    rows = relabel_store(args.store, skills, args.max_chain, write=not args.dry_run,
+                         summarizer=summarizer)
+    n_llm = sum(r["source"] == "llm" for r in rows)
+    _emit(args, rows, _table(rows[:50], ["episode", "start", "stop", "source", "instruction"])
+          + f"\n{len(rows)} chains ({n_llm} LLM summaries, {len(rows) - n_llm} templates)"
+          + ("" if args.dry_run else f" written to {ATTR}"))
 
 
 # ---------------------------------------------------------------------------- parser
@@ -380,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
              "skill_relabels", destructive=True)
     p.add_argument("store", nargs="?", help="trajectory store path or URL")
     p.add_argument("--max-chain", type=int, default=3, help="longest chain to describe")
+    p.add_argument("--summarizer", choices=["llm", "template"], default="llm",
+                   help="llm: an LLM summarises each chain (kept only if it names exactly "
+                        "the chain's objects, else the template); template: library templates")
+    p.add_argument("--base-url", default="", help="OpenAI-compatible endpoint for the llm "
+                   "summarizer (default: the embedded offline model)")
     p.add_argument("--dry-run", action="store_true", help="print, do not write")
     p = verb("bootstrap", cmd_bootstrap, "BOSS-style: chain skills in sim (LLM-guided or "
              "random), add successful chains as composite skills; resumable")

@@ -4,20 +4,129 @@ policy also learns the longer instructions.
 
 A store's ``skill`` key holds one label per step (``pick(red_block)``, or a bare name).
 Consecutive equal labels form a segment; every run of 2..``max_chain`` consecutive segments
-in an episode becomes a chain, described by the library's language (template summary:
-"pick up the red block, then put the red block on the bowl").  The results are written
-back as the store attribute ``skill_relabels`` (a list of ``{episode, start, stop, skills,
-instruction}``; steps ``start:stop`` of the episode's own indexing) - the episode data are
-never rewritten.
+in an episode becomes a chain, described in language by
+
+* the library's templates ("pick up the red block, then put the red block on the bowl"),
+  deterministic and always available; or
+* an LLM (SPRINT's summaries): :class:`LLMSummarizer` prompts any planner backend with
+  plan -> instruction pairs from the planner's example bank and asks for one instruction.
+  A summary counts only if it is *grounded*: it names exactly the scene entities the chain
+  uses (a dropped or invented object would teach the policy the wrong task) and, given a
+  planner, the planner reading the summary from the chain's start state plans the same
+  outcome as the chain (the summary means what was done).  Otherwise the template is
+  kept.  Each row records which one it got (``source``).
+
+The results are written back as the store attribute ``skill_relabels`` (a list of
+``{episode, start, stop, skills, instruction, source}``; steps ``start:stop`` of the
+episode's own indexing) - the episode data are never rewritten.
 """
 
 from __future__ import annotations
+
+import re
 
 from robolearn.planner.plan import parse_calls
 from robolearn.skills.compose import describe_chain
 from robolearn.skills.types import SkillCall
 
 ATTR = "skill_relabels"
+#: the sim scene's entities (what a summary may name)
+SCENE = ("red_block", "green_block", "blue_block", "bowl", "pad")
+
+
+def chain_entities(chain: list[SkillCall], skills: dict) -> set[str]:
+    """Scene entities a chain acts on: its arguments, and the drawer for drawer skills."""
+    ents = {v for c in chain for v in c.kwargs.values()}
+    if any("drawer" in c.skill for c in chain):
+        ents.add("drawer")
+    return ents
+
+
+def start_state(chain: list[SkillCall], skills: dict) -> frozenset[str] | None:
+    """A scene state of the tabletop (blocks on the table, drawer closed or open, the
+    gripper empty or holding one block) in which the whole chain is feasible."""
+    from robolearn.planner.domain import Domain
+
+    cubes = [o for o in SCENE if o.endswith("_block")]
+    for drawer in ("drawer_closed", "drawer_open"):
+        for held in [None] + cubes:
+            facts = [f"at({c},table)" for c in cubes if c != held] + [drawer]
+            facts += [f"holding({held})", f"at({held},gripper)"] if held else ["gripper_empty"]
+            dom = Domain.build(skills.values(), facts)
+            _, checks = dom.simulate(chain)
+            if not any(c.error for c in checks):
+                return dom.facts
+    return None
+
+
+class LLMSummarizer:
+    """SPRINT-style chain summaries by an LLM backend, kept only when grounded.
+
+    ``backend``: any :class:`robolearn.planner.backends.LLMBackend` (embedded llama.cpp,
+    an OpenAI-compatible endpoint, a local transformers model).  ``shots`` plan ->
+    instruction pairs are taken from ``examples`` (default: the planner's example bank),
+    those sharing the most skills with the chain first.
+    """
+
+    def __init__(self, backend, examples=None, shots: int = 6, max_words: int = 30,
+                 planner=None):
+        """``planner``: a :class:`robolearn.planner.Planner` for the round-trip check."""
+        from robolearn.planner.examples import EXAMPLES
+
+        self.backend, self.shots, self.max_words = backend, shots, max_words
+        self.planner = planner
+        self.examples = list(examples if examples is not None else EXAMPLES)
+        self.counts = {"llm": 0, "template": 0}
+
+    def prompt(self, chain: list[SkillCall]) -> str:
+        names = {c.skill for c in chain}
+
+        def overlap(ex):
+            used = {n for n, _ in parse_calls(ex.plan)}
+            return (len(used & names), len(used) > 1)
+
+        shots = sorted(self.examples, key=overlap, reverse=True)[: self.shots][::-1]
+        lines = ["Describe each robot plan as one short instruction a person would give."]
+        for ex in shots:
+            lines += [f"Plan: {ex.plan.removesuffix('; done')}", f"Instruction: {ex.instruction}"]
+        lines += [f"Plan: {'; '.join(str(c) for c in chain)}", "Instruction:"]
+        return "\n".join(lines)
+
+    def grounded(self, text: str, chain: list[SkillCall], skills: dict) -> bool:
+        from robolearn.planner.guard import mentions
+
+        words = text.split()
+        if not words or len(words) > self.max_words or not re.search(r"[a-z]", text):
+            return False
+        if set(mentions(text, list(SCENE), has_drawer=True)) != chain_entities(chain, skills):
+            return False
+        return self.planner is None or self.round_trip(text, chain, skills)
+
+    def round_trip(self, text: str, chain: list[SkillCall], skills: dict) -> bool:
+        """Does the planner, told ``text`` in the chain's start state, reach the chain's
+        end state?"""
+        from robolearn.planner.domain import Domain
+
+        start = start_state(chain, skills)
+        if start is None:
+            return False
+        dom = Domain.build(skills.values(), start)
+        want, _ = dom.simulate(chain)
+        plan = self.planner.plan(text, sorted(start))
+        if not plan.ok:
+            return False
+        got, checks = dom.simulate(plan.steps)
+        return not any(c.error for c in checks) and got == want
+
+    def __call__(self, chain: list[SkillCall], skills: dict) -> tuple[str, str]:
+        """(instruction, source): the LLM's summary if grounded, else the template."""
+        comp = self.backend.complete(self.prompt(chain), max_tokens=40, stop=["\n"])
+        text = comp.text.strip().strip('"').rstrip(".").strip()
+        if self.grounded(text, chain, skills):
+            self.counts["llm"] += 1
+            return text, "llm"
+        self.counts["template"] += 1
+        return describe_chain(chain, skills), "template"
 
 
 def segments(labels: list[str]) -> list[tuple[int, int, str]]:
@@ -43,12 +152,22 @@ def _call(label: str, skills: dict) -> SkillCall | None:
 
 
 def relabel_store(store_url: str, skills: dict, max_chain: int = 3,
-                  write: bool = True) -> list[dict]:
-    """Chains with instructions for every episode of the store at ``store_url``."""
+                  write: bool = True, summarizer: LLMSummarizer | None = None) -> list[dict]:
+    """Chains with instructions for every episode of the store at ``store_url``
+    (``summarizer``: an LLM's grounded summaries; None = templates).  Equal chains are
+    summarised once."""
     from robolearn import keys as K
     from robolearn.data.store import TrajectoryStore
 
-    out = []
+    out, memo = [], {}
+
+    def describe(chain):
+        key = tuple(str(c) for c in chain)
+        if key not in memo:
+            memo[key] = summarizer(chain, skills) if summarizer else (
+                describe_chain(chain, skills), "template")
+        return memo[key]
+
     with TrajectoryStore.open(store_url, mode="a" if write else "r") as st:
         labels_all = [str(s) for s in st.read(K.SKILL)]
         starts = st.episode_starts
@@ -60,9 +179,10 @@ def relabel_store(store_url: str, skills: dict, max_chain: int = 3,
                     chain = calls[i:i + n]
                     if len(chain) < n or any(c is None for c in chain):
                         continue
+                    text, source = describe(chain)
                     out.append({"episode": ep, "start": segs[i][0], "stop": segs[i + n - 1][1],
                                 "skills": [segs[j][2] for j in range(i, i + n)],
-                                "instruction": describe_chain(chain, skills)})
+                                "instruction": text, "source": source})
         if write:
             st.set_attr(ATTR, out)
     return out

@@ -124,10 +124,11 @@ def test_relabel_describes_chains_and_writes_them_back(lib, tmp_path, capsys):
     url = tmp_path / "demos.zarr"
     make_synthetic_store(url, lengths=(10, 6)).close()  # each episode: reach then pick
     run(capsys, "list")
-    rc, out, _ = run(capsys, "relabel", url, "--yes", "--json")
+    rc, out, _ = run(capsys, "relabel", url, "--summarizer", "template", "--yes", "--json")
     rows = json.loads(out)
     assert rc == 0 and len(rows) == 2
     assert rows[0] == {"episode": 0, "start": 0, "stop": 10, "skills": ["reach", "pick"],
-                       "instruction": "move the gripper above the target, then pick up the obj"}
+                       "instruction": "move the gripper above the target, then pick up the obj",
+                       "source": "template"}
     with TrajectoryStore.open(url) as st:
         assert st.attrs["skill_relabels"] == rows
