@@ -15,6 +15,13 @@ Metrics per configuration:
          (bad input: as exact)
   valid  share of good-input items that got a validated plan
   latency  seconds per instruction (mean, p50), first call (model load) excluded
+  exec   (``--execute N``) executable success in sim: for every good-input item and N
+         scene seeds, the MuJoCo scene is brought to the item's start state (drawer open or
+         closed; a block put in the bowl or held, by running the scripted skills), the
+         planner plans from the facts the sim reports, the plan runs with the scripted
+         primitives without re-planning, and it counts when the facts the sim reports
+         afterwards equal the gold plan's end state (reach has no symbolic effect, so a
+         reach-only item can fail only through a wrong side effect)
 
 Baseline in the same run: ``nearest`` (no LLM: the nearest example's plan with objects
 swapped), and ``free`` (the LLM writes the plan, LLM-Planner style, then validation).
@@ -165,6 +172,57 @@ def evaluate(planner, items) -> dict:
             "rows": rows}
 
 
+#: how to bring the sim scene to a start state: drawer option + setup calls
+SETUP = {tuple(CLOSED): ("closed", []), tuple(OPEN): ("open", []),
+         tuple(RED_IN_BOWL): ("closed", ["pick(red_block)", "place(red_block, bowl)"]),
+         tuple(HOLD_GREEN): ("closed", ["pick(green_block)"])}
+
+
+def execute(planner, items, seeds: int) -> dict:
+    """Executable success of the planner's plans in the MuJoCo scene (see the module doc)."""
+    from robolearn.planner.domain import Domain
+    from robolearn.planner.plan import parse_calls
+    from robolearn.skills.execute import facts_of, make_env, run_call
+    from robolearn.skills.types import SkillCall
+
+    skills = {s.name: s for s in planner.skills()}
+
+    def calls(text):
+        return [SkillCall(n, tuple(zip(skills[n].param_names, a))) for n, a in parse_calls(text)]
+
+    env = make_env("PickPlace")
+    rows = []
+    try:
+        for instruction, facts, gold in items:
+            if isinstance(gold, str):
+                continue
+            drawer, setup = SETUP[tuple(facts)]
+            for seed in range(seeds):
+                env.reset(seed=1000 + seed, options={"drawer": drawer})
+                if not all(run_call(env, c, skills) for c in calls("; ".join(setup))):
+                    rows.append({"instruction": instruction, "seed": seed, "ok": None,
+                                 "why": "start state not reached by the scripted setup"})
+                    continue
+                start = Domain.build(skills.values(), facts_of(env))
+                plan = planner.plan(instruction, sorted(start.facts))
+                ok, why = False, ""
+                if not plan.ok:
+                    why = f"no plan: {plan.status}"
+                else:
+                    ran = all(run_call(env, c, skills) for c in plan.steps)
+                    want, _ = start.simulate(calls(gold[0]))
+                    now = Domain.build(skills.values(), facts_of(env)).facts
+                    ok = ran and now == want
+                    why = "" if ok else ("a step failed" if not ran else "goal not reached")
+                rows.append({"instruction": instruction, "seed": seed, "plan": plan.text()
+                             if plan.ok else plan.status, "ok": ok, "why": why})
+    finally:
+        env.close()
+    counted = [r for r in rows if r["ok"] is not None]
+    return {"exec_success": sum(r["ok"] for r in counted) / max(1, len(counted)),
+            "exec_trials": len(counted), "exec_rows": rows}
+
+
 def start_http_server():
     """llama.cpp's OpenAI-compatible server (SmolLM2) in a child process on loopback."""
     proc = subprocess.Popen([sys.executable, "-m", "robolearn.planner.serve", "--port", "0"],
@@ -180,6 +238,8 @@ def main() -> None:
                                          "openai-http")
     ap.add_argument("--limit", type=int, default=0, help="first N held-out items only")
     ap.add_argument("--embedder", default="auto")
+    ap.add_argument("--execute", type=int, default=0, metavar="N",
+                    help="also run every good-input plan in sim on N scene seeds")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
@@ -210,10 +270,14 @@ def main() -> None:
             planner.plan("pick up the red block", CLOSED)  # warm-up: embedder, prompt cache
             r = evaluate(planner, items)
             r["load_s"] = load_s
+            if args.execute:
+                r.update(execute(planner, items, args.execute))
             results[name] = r
+            ex = (f"  exec {r['exec_success']:.2f} ({r['exec_trials']} runs)"
+                  if args.execute else "")
             print(f"{name:22s} exact {r['exact']:.2f}  goal {r['goal']:.2f}  "
                   f"good-exact {r['exact_good']:.2f}  bad-input {r['bad_input']:.2f}  "
-                  f"valid {r['valid']:.2f}  latency mean {r['latency_mean_s']:.2f}s "
+                  f"valid {r['valid']:.2f}{ex}  latency mean {r['latency_mean_s']:.2f}s "
                   f"p50 {r['latency_p50_s']:.2f}s", flush=True)
     finally:
         if server is not None:
