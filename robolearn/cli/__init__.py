@@ -35,6 +35,6 @@ def checkpoint_cli(prog: str, doc: str, default_preset: str, group: str,
         if check is not None:
             check(cfg)
         return cfg, resolve_policy_dir(cfg.checkpoint)
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as e:
         print(f"{prog}: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

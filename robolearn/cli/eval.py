@@ -3,6 +3,7 @@
     robolearn-eval checkpoint=runs/train/flow_vla                       # 50 PickPlace trials
     robolearn-eval checkpoint=RUN/checkpoints/step_00004000 trials=20 num_envs=2
     robolearn-eval --preset eval/primitives checkpoint=runs/train/multitask
+    robolearn-eval checkpoint=RUN tasks=[metaworld/reach-v3,metaworld/push-v3]   # MetaWorld
 
 ``checkpoint`` is a run folder (its latest checkpoint), a ``checkpoints/step_*`` folder or a
 policy folder; run and step folders use the EMA weights.  Writes ``report.json``,
@@ -16,10 +17,14 @@ import sys
 
 
 def _check_tasks(cfg) -> None:
+    from robolearn.envs.metaworld import is_metaworld, require_metaworld
     from robolearn.envs.tasks import get_task
 
     for t in cfg.tasks:
-        get_task(t)
+        if is_metaworld(t):
+            require_metaworld()  # a clear install hint before any worker starts
+        else:
+            get_task(t)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,10 +34,29 @@ PLAN_SKILLS = "plan_skills"
 
 # ---------------------------------------------------------------- env side (runs in workers)
 def make_eval_env(task: str, **env_kwargs):
-    """``make_env`` + :class:`PlanProgress` (picklable entry point for vector-env workers)."""
+    """``make_env`` + :class:`PlanProgress` (picklable entry point for vector-env workers);
+    MetaWorld tasks (``metaworld/<env-name>``) get their backend's env, which reports its
+    own success and plan keys."""
+    from robolearn.envs.metaworld import MetaWorldEnv, is_metaworld
+
+    if is_metaworld(task):
+        max_steps = env_kwargs.pop("max_episode_steps", 0)
+        return gym.wrappers.TimeLimit(MetaWorldEnv(task, **env_kwargs), max_steps) \
+            if max_steps else MetaWorldEnv(task, **env_kwargs)
     from robolearn.envs import make_env
 
     return PlanProgress(make_env(task, **env_kwargs))
+
+
+def task_max_steps(task: str) -> int:
+    """The default episode horizon of ``task`` (any backend)."""
+    from robolearn.envs.metaworld import is_metaworld
+
+    if is_metaworld(task):
+        return 500  # MetaWorld's max_path_length
+    from robolearn.envs.tasks import get_task
+
+    return get_task(task).max_steps
 
 
 class PlanProgress(gym.Wrapper):
@@ -82,7 +101,8 @@ def env_obs_to_policy(obs: dict, cameras: list[str]) -> dict[str, np.ndarray]:
     write them (``robolearn.envs.demos.state_vector``)."""
     from robolearn.envs.demos import state_vector
 
-    out = {K.OBS_STATE: state_vector(obs)}
+    # backends with their own state layout (MetaWorld) hand it over ready-made
+    out = {K.OBS_STATE: obs["state"].astype(np.float32) if "state" in obs else state_vector(obs)}
     for cam in cameras:
         out[K.image_key(cam)] = np.ascontiguousarray(np.moveaxis(obs["images"][cam], -1, -3))
     return out
@@ -180,6 +200,8 @@ class TaskResult:
 # ---------------------------------------------------------------- the loop
 def _hold_action(obs: dict, i: int, action_space: str) -> np.ndarray:
     """Keep an idle worker still (its episode is over, its trial recorded)."""
+    if "state" in obs:  # MetaWorld: zero hand motion, gripper effort 0
+        return np.zeros(4, np.float32)
     if action_space == "joint_pos":
         return np.r_[obs["joint_pos"][i], obs["gripper"][i]].astype(np.float32)
     return np.r_[np.zeros(6), obs["gripper"][i]].astype(np.float32)
@@ -204,14 +226,12 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
     """Run ``protocol.trials`` episodes of ``task`` and return their results."""
     import functools
 
-    from robolearn.envs.tasks import get_task
     from robolearn.utils.video import write_gif
 
     protocol.validate()
-    spec = get_task(task)
     env_kw = env_kwargs_for(protocol, policy)
     cameras = env_kw["cameras"]["names"]
-    max_steps = protocol.max_steps or spec.max_steps
+    max_steps = protocol.max_steps or task_max_steps(task)
     env_kw["max_episode_steps"] = max_steps  # gym.make's TimeLimit
     n_envs = min(protocol.num_envs, protocol.trials)
     fns = [functools.partial(make_eval_env, task, **env_kw)
@@ -278,7 +298,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                               str(row.get("instruction", "")),
                               [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x])
                     if i in frames and video_dir is not None:
-                        name = f"{task}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
+                        name = f"{task.replace('/', '_')}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
                         t.video = str(write_gif(Path(video_dir) / name, frames.pop(i),
                                                 protocol.env.control_hz))
                     frames.pop(i, None)
