@@ -264,15 +264,22 @@ def cmd_eval(store, args):
 def cmd_bootstrap(store, args):
     from robolearn.skills.bootstrap import Proposer, bootstrap
 
-    backend = None
-    if args.proposer == "llm":
+    backend = summarizer = None
+    if args.proposer == "llm" or args.summarizer == "llm":
         from robolearn.planner import make_backend
 
         backend = make_backend("embedded", threads=1)
+    if args.summarizer == "llm":
+        from robolearn.planner import Planner
+        from robolearn.skills.relabel import LLMSummarizer
+
+        prims = [s for s in store.skills() if s.execution.kind != "composite"]
+        summarizer = LLMSummarizer(backend, planner=Planner(prims, backend))
     out = args.out or Path("runs/bootstrap") / f"{args.env}-{args.proposer}"
     rep = bootstrap(store, args.env, out, args.episodes, args.max_chain,
-                    Proposer(args.proposer, backend), args.holdout_seeds, args.robot,
-                    progress=not args.json)
+                    Proposer(args.proposer, backend if args.proposer == "llm" else None),
+                    args.holdout_seeds, args.robot, progress=not args.json,
+                    summarizer=summarizer)
     _emit(args, rep, f"{len(rep['added'])} composite skills added in {rep['episodes']} episodes "
                      f"({args.proposer}); held-out success "
                      f"{rep['heldout_success'] if rep['heldout_success'] is not None else '-'}; "
@@ -406,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chain", type=int, default=3, help="longest chain per episode")
     p.add_argument("--proposer", choices=["llm", "random"], default="llm",
                    help="llm: the embedded model picks among feasible skills; random: baseline")
+    p.add_argument("--summarizer", choices=["llm", "template"], default="llm",
+                   help="how new skills are described: llm (kept only when grounded) or "
+                        "template")
     p.add_argument("--holdout-seeds", type=int, default=3,
                    help="fresh seeds each new skill is evaluated on at the end")
     p.add_argument("--out", type=Path, default=None, help="run folder (resumes if present)")

@@ -4,8 +4,9 @@ Each episode: reset the sim scene, then (1) propose the next skill to chain - LL
 (the model picks among the calls feasible in the observed symbolic state, prompted with
 the chain so far) or uniformly at random (the baseline); (2) run it; (3) on failure the
 episode ends; (4) every successful chain of >= 2 skills is summarised into a composite
-skill (template summary, SPRINT-style) and added to the library with provenance, unless an
-equal chain is already there.  A run folder keeps ``state.json`` after every episode, so
+skill (by the LLM when a summarizer is given and its summary is grounded, else the
+template; SPRINT-style) and added to the library with provenance, unless an equal chain
+is already there.  A run folder keeps ``state.json`` after every episode, so
 an interrupted run resumes where it stopped; ``report.json`` records library size over
 time and the held-out success of each new skill (fresh seeds).
 """
@@ -70,8 +71,12 @@ class Proposer:
 
 def bootstrap(store, task: str, out: str | Path, episodes: int = 10, max_chain: int = 3,
               proposer: Proposer | None = None, holdout_seeds: int = 3, robot: str = "",
-              progress: bool = True) -> dict:
-    """Run (or resume) a bootstrap in ``out``; returns the report (also written there)."""
+              progress: bool = True, summarizer=None) -> dict:
+    """Run (or resume) a bootstrap in ``out``; returns the report (also written there).
+
+    ``summarizer``: a :class:`robolearn.skills.relabel.LLMSummarizer` that names new
+    skills' behaviour in language (kept when grounded; the template otherwise, and the
+    template always stays as a paraphrase); None = the template."""
     from robolearn.planner.domain import Domain
     from robolearn.skills.execute import evaluate_skill, facts_of, make_env, run_call
 
@@ -117,13 +122,17 @@ def bootstrap(store, task: str, out: str | Path, episodes: int = 10, max_chain: 
                 name = _name(chain)
                 if not store.exists(name):
                     dom = Domain.build(prims.values(), start)
-                    skill = composite_skill(name, chain, prims, describe_chain(chain, prims),
+                    text, source = (summarizer(chain, prims) if summarizer is not None
+                                    else (describe_chain(chain, prims), "template"))
+                    skill = composite_skill(name, chain, prims, text,
                                             facts=dom.facts, source="bootstrapped",
                                             by=f"bootstrap ({proposer.kind})",
-                                            details={"task": task, "episode": ep})
+                                            details={"task": task, "episode": ep,
+                                                     "description_by": source})
                     store.add(skill, f"bootstrapped in {task}, episode {ep}", "bootstrap")
                     st.added.append({"episode": ep, "name": name,
-                                     "chain": [str(c) for c in chain]})
+                                     "chain": [str(c) for c in chain],
+                                     "description": text, "description_by": source})
             st.chain_lengths.append(len(chain))
             st.library_size.append(len(store))
             st.episodes_done += 1
