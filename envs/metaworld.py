@@ -107,14 +107,13 @@ def instruction(name: str) -> str:
 
 
 def expert_policy(name: str):
-    """MetaWorld's scripted expert for env ``name`` (``obs -> action``)."""
-    from metaworld import policies
+    """MetaWorld's scripted expert for env ``name`` (``obs -> action``), from its own map."""
+    from metaworld.policies import ENV_POLICY_MAP
 
-    cls = "Sawyer" + "".join(p.capitalize() for p in name.removesuffix("-v3").split("-")) \
-        + "V3Policy"
-    if not hasattr(policies, cls):
-        raise KeyError(f"metaworld has no scripted expert {cls} for {name!r}")
-    return getattr(policies, cls)()
+    if name not in ENV_POLICY_MAP:
+        raise KeyError(f"metaworld has no scripted expert for {name!r}; it has "
+                       f"{sorted(ENV_POLICY_MAP)}")
+    return ENV_POLICY_MAP[name]()
 
 
 class MetaWorldEnv(gym.Env):
