@@ -134,6 +134,45 @@ class ObservationEncoder(nn.Module):
         return torch.cat(feats + [state], dim=-1)
 
 
+class InstructionEncoder(nn.Module):
+    """Instruction text -> (B, dim): UTF-8 bytes embedded and mean-pooled.
+
+    A bag of characters: no download, any language, and enough to tell tasks, colours and
+    targets apart for the conv-based policies (flow_vla reads text with its language
+    model instead).  Missing instructions encode as the empty string."""
+
+    def __init__(self, dim: int, max_tokens: int = 48):
+        super().__init__()
+        from robolearn.policies.tokenizer import ByteTokenizer
+
+        self.dim, self.max_tokens = dim, max_tokens
+        self.tokenizer = ByteTokenizer()
+        self.embed = nn.Embedding(ByteTokenizer.vocab_size, dim)
+
+    def forward(self, texts, batch_size: int, device) -> torch.Tensor:
+        ids, mask = self.tokenizer(list(texts) if texts is not None else [""] * batch_size,
+                                   self.max_tokens)
+        ids, mask = ids.to(device), mask.to(device).float()
+        e = self.embed(ids)
+        return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+
+
+def instruction_encoder(config) -> InstructionEncoder | None:
+    """The instruction embedding of a config with ``lang_dim`` (0 = unconditioned)."""
+    dim = int(getattr(config, "lang_dim", 0))
+    return InstructionEncoder(dim, config.max_text_tokens) if dim > 0 else None
+
+
+def condition_features(obs_encoder: "ObservationEncoder", instruction: nn.Module | None,
+                       obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
+    """(B, n_obs * F [+ lang_dim]): the flattened observation window and, when the policy
+    is language-conditioned, the instruction embedding (``prefix``: see ObservationEncoder)."""
+    z = obs_encoder(obs, prefix).flatten(1)
+    if instruction is None:
+        return z
+    return torch.cat([z, instruction(obs.get(K.LANGUAGE), z.shape[0], z.device)], -1)
+
+
 def conv_observation_encoder(config, normalizer, image_encoder: nn.Module | None = None
                              ) -> ObservationEncoder:
     """The observation encoder of the conv-based policies (bc, diffusion, iql, pretrain):

@@ -24,6 +24,10 @@ class BCConfig(PolicyConfig):
     """Feature size of each camera after the image encoder."""
     image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """Channels of the strided conv layers of the image encoder."""
+    lang_dim: int = 32
+    """Instruction embedding size (UTF-8 bytes embedded and mean-pooled; 0 = not language-conditioned). Multi-task stores and tasks whose instruction names the object need it."""
+    max_text_tokens: int = 48
+    """Instruction bytes read."""
     loss: str = "l1"
     """Regression loss on normalised actions: l1 or mse."""
     backbone: str = "mlp"
@@ -38,7 +42,7 @@ class BCConfig(PolicyConfig):
     @classmethod
     def tiny(cls) -> "BCConfig":
         return cls(n_obs=2, horizon=4, n_action_steps=2, image_size=16, hidden_dim=32,
-                   n_layers=2, image_dim=16, image_channels=[8, 16])
+                   n_layers=2, image_dim=16, image_channels=[8, 16], lang_dim=8)
 
     def validate(self) -> None:
         super().validate()

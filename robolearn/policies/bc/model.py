@@ -11,7 +11,9 @@ from torch import nn
 from robolearn import keys as K
 from robolearn.policies.base import Policy
 from robolearn.policies.bc.config import BCConfig
-from robolearn.policies.encoders import ConvImageEncoder, conv_observation_encoder, prepare_images
+from robolearn.policies.encoders import (ConvImageEncoder, condition_features,
+                                         conv_observation_encoder, instruction_encoder,
+                                         prepare_images)
 
 
 def masked_mean(per_elem: torch.Tensor, is_pad: torch.Tensor | None) -> torch.Tensor:
@@ -40,9 +42,11 @@ class BCPolicy(Policy):
         c = config
         if image_encoder is None and c.image_keys:
             image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
+        self.instruction = instruction_encoder(c)  # None unless lang_dim > 0
         if c.backbone == "mlp":
             self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
-            dims = [self.obs_encoder.feature_dim * c.n_obs] + [c.hidden_dim] * c.n_layers
+            dims = [self.obs_encoder.feature_dim * c.n_obs + c.lang_dim] + \
+                [c.hidden_dim] * c.n_layers
             layers: list[nn.Module] = []
             for d_in, d_out in zip(dims[:-1], dims[1:]):
                 layers += [nn.Linear(d_in, d_out), nn.GELU(), nn.Dropout(c.dropout)]
@@ -60,7 +64,10 @@ class BCPolicy(Policy):
         if c.image_keys:
             self.token_proj = nn.Linear(image_encoder.token_dim, d)
         self.state_proj = nn.Linear(c.state_dim, d)
-        self.memory_pos = nn.Parameter(0.02 * torch.randn(1, c.n_obs * (n_img + 1), d))
+        n_lang = 1 if c.lang_dim else 0  # the instruction is one more memory token
+        if n_lang:
+            self.lang_proj = nn.Linear(c.lang_dim, d)
+        self.memory_pos = nn.Parameter(0.02 * torch.randn(1, c.n_obs * (n_img + 1) + n_lang, d))
         self.queries = nn.Parameter(0.02 * torch.randn(1, c.horizon, d))
         layer = nn.TransformerDecoderLayer(d, c.n_heads, 4 * d, c.dropout, batch_first=True,
                                            norm_first=True)
@@ -78,12 +85,16 @@ class BCPolicy(Policy):
                                  c.image_shift_px if self.training else 0).flatten(0, 1)
             parts.append(self.token_proj(self.image_encoder(img)).view(b, t, -1, c.d_model))
         parts.append(self.state_proj(state)[:, :, None])
-        return torch.cat(parts, dim=2).flatten(1, 2) + self.memory_pos
+        memory = torch.cat(parts, dim=2).flatten(1, 2)
+        if self.instruction is not None:
+            lang = self.instruction(obs.get(K.LANGUAGE), b, memory.device)
+            memory = torch.cat([memory, self.lang_proj(lang)[:, None]], dim=1)
+        return memory + self.memory_pos
 
     def _predict_normalised(self, obs: Mapping[str, Any]) -> torch.Tensor:
         c = self.config
         if c.backbone == "mlp":
-            feats = self.obs_encoder(obs).flatten(1)  # (B, n_obs * F)
+            feats = condition_features(self.obs_encoder, self.instruction, obs)
             return self.head(feats).view(-1, c.horizon, c.action_dim)
         memory = self._memory(obs)
         queries = self.queries.expand(memory.shape[0], -1, -1)

@@ -26,6 +26,10 @@ class DiffusionConfig(PolicyConfig):
     """Feature size of each camera after the image encoder."""
     image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """Channels of the strided conv layers of the image encoder."""
+    lang_dim: int = 32
+    """Instruction embedding size (UTF-8 bytes embedded and mean-pooled; 0 = not language-conditioned). Multi-task stores and tasks whose instruction names the object need it."""
+    max_text_tokens: int = 48
+    """Instruction bytes read."""
     num_train_timesteps: int = 100
     """Diffusion steps of the DDPM noise schedule used for training."""
     num_inference_steps: int = 10
@@ -41,7 +45,8 @@ class DiffusionConfig(PolicyConfig):
     def tiny(cls) -> "DiffusionConfig":
         return cls(n_obs=2, horizon=4, n_action_steps=2, image_size=16, down_dims=[16, 32],
                    kernel_size=3, n_groups=4, time_embed_dim=16, image_dim=16,
-                   image_channels=[8, 16], num_train_timesteps=20, num_inference_steps=4)
+                   image_channels=[8, 16], num_train_timesteps=20, num_inference_steps=4,
+                   lang_dim=8)
 
     def validate(self) -> None:
         super().validate()

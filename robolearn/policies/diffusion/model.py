@@ -18,7 +18,7 @@ from robolearn.policies.base import Policy
 from robolearn.policies.bc.model import masked_mean
 from robolearn.policies.diffusion.config import DiffusionConfig
 from robolearn.policies.diffusion.unet import ConditionalUnet1D
-from robolearn.policies.encoders import conv_observation_encoder
+from robolearn.policies.encoders import condition_features, conv_observation_encoder, instruction_encoder
 
 
 def make_schedulers(c: DiffusionConfig):
@@ -38,12 +38,14 @@ class DiffusionPolicy(Policy):
         super().__init__(config, stats)
         c = config
         self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
-        self.unet = ConditionalUnet1D(c.action_dim, self.obs_encoder.feature_dim * c.n_obs,
+        self.instruction = instruction_encoder(c)  # None unless lang_dim > 0
+        self.unet = ConditionalUnet1D(c.action_dim,
+                                      self.obs_encoder.feature_dim * c.n_obs + c.lang_dim,
                                       c.down_dims, c.kernel_size, c.n_groups, c.time_embed_dim)
         self.train_scheduler, self.infer_scheduler = schedulers or make_schedulers(c)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        cond = self.obs_encoder(batch).flatten(1)
+        cond = condition_features(self.obs_encoder, self.instruction, batch)
         x0 = self.normalizer.normalize(K.ACTION, batch[K.ACTION].float())  # (B, H, A)
         # 1. sample a diffusion step per sample and noise the clean chunk (DDPM forward process)
         noise = torch.randn_like(x0)
@@ -61,7 +63,7 @@ class DiffusionPolicy(Policy):
                              noise: torch.Tensor | None = None) -> torch.Tensor:
         """DDIM-sample a chunk: (B, horizon, action_dim) raw actions."""
         obs = self.on_device(obs)
-        cond = self.obs_encoder(obs).flatten(1)
+        cond = condition_features(self.obs_encoder, self.instruction, obs)
         c = self.config
         x = noise if noise is not None else torch.randn(cond.shape[0], c.horizon, c.action_dim,
                                                         device=cond.device)

@@ -24,9 +24,9 @@ from torch import nn
 
 from robolearn import keys as K
 from robolearn.policies.base import Policy
-from robolearn.policies.encoders import conv_observation_encoder
+from robolearn.policies.encoders import (condition_features, conv_observation_encoder,
+                                         instruction_encoder)
 from robolearn.policies.iql.config import IQLConfig
-from robolearn.policies.tokenizer import ByteTokenizer
 
 
 def expectile_loss(diff: torch.Tensor, tau: float) -> torch.Tensor:
@@ -62,8 +62,7 @@ class IQLPolicy(Policy):
         super().__init__(config, stats)
         c = config
         self.obs_encoder = conv_observation_encoder(c, self.normalizer, image_encoder)
-        self.tokenizer = ByteTokenizer()
-        self.lang_embed = nn.Embedding(ByteTokenizer.vocab_size, c.lang_dim) if c.lang_dim else None
+        self.instruction = instruction_encoder(c)
         feat = self.obs_encoder.feature_dim * c.n_obs + c.lang_dim
         act = c.horizon * c.action_dim
         self.value = mlp(feat, 1, c.hidden_dim, c.n_layers)
@@ -75,20 +74,9 @@ class IQLPolicy(Policy):
             p.requires_grad_(False)
 
     # ---- features ---------------------------------------------------------------------
-    def _language(self, texts, b: int, device) -> torch.Tensor | None:
-        if self.lang_embed is None:
-            return None
-        ids, mask = self.tokenizer(list(texts) if texts is not None else [""] * b,
-                                   self.config.max_text_tokens)
-        ids, mask = ids.to(device), mask.to(device).float()
-        e = self.lang_embed(ids)
-        return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
-
     def features(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
         """(B, F): the observation window (``prefix`` = ``next.`` for s') + instruction."""
-        z = self.obs_encoder(obs, prefix).flatten(1)
-        lang = self._language(obs.get(K.LANGUAGE), z.shape[0], z.device)
-        return z if lang is None else torch.cat([z, lang], -1)
+        return condition_features(self.obs_encoder, self.instruction, obs, prefix)
 
     def q_values(self, feats: torch.Tensor, actions_norm: torch.Tensor, target: bool = False):
         x = torch.cat([feats, actions_norm.flatten(1)], -1)
