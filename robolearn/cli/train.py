@@ -18,6 +18,9 @@ import sys
 
 def build_datasets(cfg):
     """Train/val :class:`WindowDataset` over an episode-level split, plus the store's stats."""
+    import numpy as np
+
+    from robolearn import keys as K
     from robolearn.data.dataset import WindowDataset
     from robolearn.data.sampler import split_episodes
     from robolearn.data.stats import get_stats
@@ -33,6 +36,14 @@ def build_datasets(cfg):
     if p.fps <= 0:  # the chunks' time base travels in the checkpoint
         p.fps = store.fps()
     train_eps, val_eps = split_episodes(store.n_episodes, d.val_ratio, d.seed)
+    if d.success_only:
+        ok = np.array([bool(m.get(K.META_SUCCESS)) for m in store.all_episode_meta()])
+        train_eps, val_eps = train_eps[ok[train_eps]], val_eps[ok[val_eps]]
+        if not len(train_eps):
+            raise SystemExit(f"{d.store}: no successful episode to train on "
+                             f"(data.success_only=true); collect demonstrations that succeed")
+        print(f"data.success_only: {len(train_eps) + len(val_eps)} of {store.n_episodes} "
+              f"episodes succeeded and are used")
     cams = p.image_keys or d.image_keys or None
     common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,
                   memory_budget_mb=d.memory_budget_mb,

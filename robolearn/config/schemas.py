@@ -33,6 +33,8 @@ class SamplerConfig:
     """Cameras to load (empty = every camera in the store)."""
     future_offset: int = 0
     """Also load the observation window k steps ahead (next.*) for inverse dynamics / offline RL (0 = no)."""
+    success_only: bool = False
+    """Use only episodes whose metadata says success (imitation from mixed-quality stores; offline RL wants them all)."""
 
 
 @dataclass

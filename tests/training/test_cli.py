@@ -28,7 +28,7 @@ def tiny_store(tmp_path):
              K.image_key("front"): rng.integers(0, 255, (n, 20, 20, 3), dtype=np.uint8),
              K.LANGUAGE: ["pick up the cube", "place it"][i % 2], K.SKILL: "pick"},
             {K.META_TASK: "PickPlace", K.META_INSTRUCTION: "pick up the cube",
-             K.META_SUCCESS: True, K.META_ROBOT: "panda", K.META_FPS: 10,
+             K.META_SUCCESS: i != 3, K.META_ROBOT: "panda", K.META_FPS: 10,
              K.META_ACTION_SPACE: "joint_pos", K.META_SOURCE: "test"})
     st.close()
     return str(url)
@@ -58,6 +58,16 @@ def test_cli_trains_on_a_store_and_the_checkpoint_predicts(name, tiny_store, tmp
     a = policy.select_action({k: torch.as_tensor(v) if k != K.LANGUAGE else v
                               for k, v in obs.items()})
     assert a.shape == (1, 2) and torch.isfinite(a).all()
+
+
+def test_success_only_trains_on_the_successful_episodes(tiny_store, tmp_path, capsys):
+    from robolearn.cli.train import build_datasets
+
+    cfg = compose("train/bc_tiny", [f"data.store={tiny_store}", "data.val_ratio=0",
+                                    "data.success_only=true"])
+    train, _, _ = build_datasets(cfg)
+    assert "4 of 5 episodes succeeded" in capsys.readouterr().out
+    assert sorted(train.index.episodes.tolist()) == [0, 1, 2, 4]  # episode 3 failed
 
 
 def test_cli_errors_are_one_line(capsys):
