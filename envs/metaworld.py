@@ -149,6 +149,8 @@ class MetaWorldEnv(gym.Env):
         self._env = bench.train_classes[name](render_mode="rgb_array", width=self.resolution,
                                               height=self.resolution)
         self.max_steps = int(max_episode_steps or self._env.max_path_length)
+        # MetaWorld raises if stepped past its own max_path_length; our horizon rules
+        self._env.max_path_length = max(int(self._env.max_path_length), self.max_steps)
         self.instruction = instruction(name)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)}
@@ -158,6 +160,7 @@ class MetaWorldEnv(gym.Env):
                                                 for c in self.cameras})
         self.observation_space = gym.spaces.Dict(spaces)
         self._t, self.variant = 0, 0
+        self._last: tuple | None = None  # the final step of an episode that is over
 
     def _render(self, camera: str) -> np.ndarray:
         self._env.camera_name = camera
@@ -182,16 +185,23 @@ class MetaWorldEnv(gym.Env):
         self.variant = int(seed or 0) % len(self.variants)
         self._env.set_task(self.variants[self.variant])
         raw, _ = self._env.reset()
-        self._t = 0
+        self._t, self._last = 0, None
         return self._obs(raw), self._info(False)
 
     def step(self, action):
+        if self._last is not None:
+            # the episode is over (a vector env keeps stepping idle workers): stay put
+            obs, _, term, trunc, info = self._last
+            return obs, 0.0, term, trunc, info
         a = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
         raw, reward, _, _, info = self._env.step(a)
         self._t += 1
         success = bool(info.get("success", 0.0))
         truncated = self._t >= self.max_steps and not success
-        return self._obs(raw), float(reward), success, truncated, self._info(success)
+        out = (self._obs(raw), float(reward), success, truncated, self._info(success))
+        if success or truncated:
+            self._last = out
+        return out
 
     def render(self):
         return self._render(self.cameras[0] if self.cameras else "corner")

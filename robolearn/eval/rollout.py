@@ -40,9 +40,7 @@ def make_eval_env(task: str, **env_kwargs):
     from robolearn.envs.metaworld import MetaWorldEnv, is_metaworld
 
     if is_metaworld(task):
-        max_steps = env_kwargs.pop("max_episode_steps", 0)
-        return gym.wrappers.TimeLimit(MetaWorldEnv(task, **env_kwargs), max_steps) \
-            if max_steps else MetaWorldEnv(task, **env_kwargs)
+        return MetaWorldEnv(task, **env_kwargs)  # its own horizon (max_episode_steps)
     from robolearn.envs import make_env
 
     return PlanProgress(make_env(task, **env_kwargs))

@@ -46,8 +46,9 @@ def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool
         if bar is not None:
             bar.close()
     report = build_report(results, protocol, {
-        "policy_type": policy.name, "horizon": c.horizon, "n_action_steps": protocol.n_action_steps or c.n_action_steps,
-        "device": str(policy.device), "wall_s": time.perf_counter() - t0, **(meta or {})})
+        "policy_type": policy.name, "horizon": c.horizon,
+        "n_action_steps": protocol.n_action_steps or c.n_action_steps,
+        "image_keys": list(c.image_keys), "device": str(policy.device), "wall_s": time.perf_counter() - t0, **(meta or {})})
     if out_dir is not None:
         report["files"] = {k: str(v) for k, v in write_report(report, out_dir).items()}
     return report

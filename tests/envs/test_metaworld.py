@@ -38,6 +38,13 @@ def test_seeds_pick_fixed_task_variants_and_bad_settings_are_refused():
     c, _ = env.reset(seed=53)  # 50 variants: seed 53 is variant 3 again
     assert not np.allclose(a["state"], b["state"]) and np.allclose(a["state"], c["state"])
     env.close()
+    # an episode that is over stays over (vector envs step idle workers) instead of raising
+    env = MetaWorldEnv("metaworld/reach-v3", max_episode_steps=3)
+    env.reset(seed=0)
+    outs = [env.step(np.zeros(4)) for _ in range(6)]
+    assert [o[3] for o in outs] == [False, False, True, True, True, True]
+    np.testing.assert_array_equal(outs[-1][0]["state"], outs[2][0]["state"])
+    env.close()
     with pytest.raises(ValueError, match="Sawyer"):
         MetaWorldEnv("metaworld/reach-v3", robot="ur5e")
 
