@@ -14,6 +14,7 @@ time and the held-out success of each new skill (fresh seeds).
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
@@ -44,12 +45,19 @@ def _name(chain: list[SkillCall]) -> str:
 class Proposer:
     """Picks the next call among the feasible ones."""
 
-    def __init__(self, kind: str = "random", backend=None, seed: int = 0):
+    def __init__(self, kind: str = "random", backend=None, seed: int = 0,
+                 temperature: float = 1.0):
+        """``temperature``: the llm proposer *samples* its choice (BOSS samples the LLM's
+        proposals); 0 = always the model's favourite, which practises one chain over and
+        over (measured: 2 distinct composites in 10 episodes vs 9 for random)."""
         if kind not in ("random", "llm"):
             raise ValueError(f"proposer must be 'random' or 'llm', got {kind!r}")
         if kind == "llm" and backend is None:
             raise ValueError("the llm proposer needs an LLM backend")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
         self.kind, self.backend, self.rng = kind, backend, random.Random(seed)
+        self.temperature = float(temperature)
 
     def __call__(self, domain, chain: list[SkillCall], options: list[SkillCall]) -> SkillCall:
         if self.kind == "random" or len(options) == 1:
@@ -61,12 +69,18 @@ class Proposer:
                  "Chain so far: " + ("; ".join(map(str, chain)) or "(nothing)"),
                  "Next skill:"]
         texts = [f" {o}" for o in options]
+        temp = self.temperature
         if self.backend.supports_grammar:
             g = "root ::= " + " | ".join('"' + t + '"' for t in texts) + "\n"
-            got = self.backend.complete("\n".join(lines), max_tokens=24, grammar=g).text
+            got = self.backend.complete("\n".join(lines), max_tokens=24, grammar=g,
+                                        temperature=temp, seed=self.rng.randrange(2**31)).text
             return next((o for o, t in zip(options, texts) if t == got), options[0])
         scores = self.backend.score("\n".join(lines), texts, average=True)
-        return options[max(range(len(options)), key=scores.__getitem__)]
+        if temp <= 0:
+            return options[max(range(len(options)), key=scores.__getitem__)]
+        top = max(scores)
+        weights = [math.exp((sc - top) / temp) for sc in scores]
+        return self.rng.choices(options, weights=weights)[0]
 
 
 def bootstrap(store, task: str, out: str | Path, episodes: int = 10, max_chain: int = 3,
