@@ -41,6 +41,8 @@ MT10 = ["reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3"
         "window-close-v3"]
 #: MetaWorld's sim rate: frame_skip 5 x 2.5 ms = 12.5 ms per action
 FPS = 80.0
+#: episode horizon unless max_episode_steps says otherwise (MetaWorld's max_path_length)
+HORIZON = 500
 #: rollout videos keep every 4th frame: real time at 20 fps (a frame costs ~0.2 s to render)
 VIDEO_EVERY, VIDEO_FPS = 4, 20.0
 N_VARIANTS = 50
@@ -148,7 +150,7 @@ class MetaWorldEnv(gym.Env):
         self.render_mode = render_mode
         self._env = bench.train_classes[name](render_mode="rgb_array", width=self.resolution,
                                               height=self.resolution)
-        self.max_steps = int(max_episode_steps or self._env.max_path_length)
+        self.max_steps = int(max_episode_steps or HORIZON)
         # MetaWorld raises if stepped past its own max_path_length; our horizon rules
         self._env.max_path_length = max(int(self._env.max_path_length), self.max_steps)
         self.instruction = instruction(name)

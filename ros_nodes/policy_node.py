@@ -24,8 +24,9 @@ inference and never jumps.  Chunks keep the time base the policy learned
 (``policy_hz``, default: the rate of its training data, stored in the checkpoint): on a
 faster control loop they are interpolated onto the control ticks, and the observation
 window of an ``n_obs > 1`` policy is sampled at the policy's rate.  Control ticks only
-copy references to the newest messages; images are decoded in the inference thread.  Every command passes the joint position/velocity limits
-(``robolearn.control.safety``; from the robot's model unless given as parameters).
+copy references to the newest messages; images are decoded in the inference thread.
+Every command passes the joint position/velocity limits (``robolearn.control.safety``;
+from the robot's model unless given as parameters).
 Stale or missing inputs (older than ``max_age`` s at receipt), an e-stop, or a non-finite
 policy output make the node hold the measured position.
 """
@@ -95,7 +96,8 @@ class PolicyNode(LifecycleNode):
         self.future: Future | None = None
         self.future_tick = 0
         self.future_anchor = None
-        self.history: deque = deque()  # the last n_obs fresh observations (step dicts)
+        # (state, image messages) of recent ticks: n_obs of them at the policy's spacing
+        self.history: deque = deque()
         self.last_cmd: np.ndarray | None = None
         self.latency_ms: deque = deque(maxlen=100)
         self.tick_times: deque = deque(maxlen=100)
@@ -123,11 +125,11 @@ class PolicyNode(LifecycleNode):
             self.policy = load_policy(path, g("device"))
             c = self.policy.config
             self.cameras = [K.camera_name(k) for k in c.image_keys]
-            self.dt = 1.0 / float(g("control_hz"))
-            policy_hz = float(g("policy_hz")) or float(getattr(c, "fps", 0.0))
-            if policy_hz < 0 or float(g("control_hz")) <= 0:
+            if float(g("control_hz")) <= 0 or float(g("policy_hz")) < 0:
                 raise ValueError(f"control_hz ({g('control_hz')}) must be > 0 and policy_hz "
                                  f"({g('policy_hz')}) >= 0")
+            self.dt = 1.0 / float(g("control_hz"))
+            policy_hz = float(g("policy_hz")) or float(getattr(c, "fps", 0.0))
             if not policy_hz:
                 policy_hz = 1.0 / self.dt
                 self.get_logger().warning(
@@ -339,23 +341,28 @@ class PolicyNode(LifecycleNode):
         action = self.chunker.pop(tick)
         if action is None:
             self._hold("waiting for the first chunk", measured)
-            self.future_anchor = self.last_cmd if submitted else self.future_anchor
+        else:
+            self._command(action, measured)
+        if submitted:  # the command of the observation's tick: where the next chunk ramps from
+            self.future_anchor = self.last_cmd
+        if action is None:
             return
+        if new_chunk_stamp is not None:  # end-to-end: input stamp -> its chunk's first command
+            now = self.get_clock().now().nanoseconds * 1e-9
+            self.e2e_ms.append((now - new_chunk_stamp) * 1e3)
+        self.status = "running"
+
+    def _command(self, action: np.ndarray, measured: np.ndarray | None) -> None:
+        """Publish ``action`` through the joint position/velocity limits."""
         last = self.last_cmd if self.last_cmd is not None else measured
         safe, rep = self.limits.apply(action, last, self.dt,
                                       float(self.get_parameter("velocity_scale").value))
         if rep.clamped:
             self.counts["clamped"] += 1
             self.get_logger().warning(f"command clamped (position: joints {rep.position_clamped}, "
-                                   f"velocity: joints {rep.velocity_clamped})",
-                                   throttle_duration_sec=2.0)
+                                      f"velocity: joints {rep.velocity_clamped})",
+                                      throttle_duration_sec=2.0)
         self._publish(safe)
-        if submitted:  # the command of the observation's tick: where the next chunk ramps from
-            self.future_anchor = self.last_cmd
-        if new_chunk_stamp is not None:  # end-to-end: input stamp -> its chunk's first command
-            now = self.get_clock().now().nanoseconds * 1e-9
-            self.e2e_ms.append((now - new_chunk_stamp) * 1e3)
-        self.status = "running"
 
     def _hold(self, why: str, measured: np.ndarray | None = None) -> None:
         """Command the measured position (or the last command when nothing is measured)."""

@@ -264,17 +264,17 @@ def cmd_eval(store, args):
 def cmd_bootstrap(store, args):
     from robolearn.skills.bootstrap import Proposer, bootstrap
 
-    backend = summarizer = None
-    if args.proposer == "llm" or args.summarizer == "llm":
+    summarizer = backend = None
+    if args.summarizer == "llm":
+        from robolearn.skills.relabel import llm_summarizer
+
+        summarizer = llm_summarizer({s.name: s for s in store.skills()
+                                     if s.execution.kind != "composite"})
+        backend = summarizer.backend
+    if args.proposer == "llm" and backend is None:
         from robolearn.planner import make_backend
 
         backend = make_backend("embedded", threads=1)
-    if args.summarizer == "llm":
-        from robolearn.planner import Planner
-        from robolearn.skills.relabel import LLMSummarizer
-
-        prims = [s for s in store.skills() if s.execution.kind != "composite"]
-        summarizer = LLMSummarizer(backend, planner=Planner(prims, backend))
     out = args.out or Path("runs/bootstrap") / f"{args.env}-{args.proposer}"
     rep = bootstrap(store, args.env, out, args.episodes, args.max_chain,
                     Proposer(args.proposer, backend if args.proposer == "llm" else None),
@@ -296,14 +296,9 @@ def cmd_relabel(store, args):
         raise SystemExit(1)
     summarizer = None
     if args.summarizer == "llm":
-        from robolearn.planner import make_backend
-        from robolearn.skills.relabel import LLMSummarizer
+        from robolearn.skills.relabel import llm_summarizer
 
-        backend = (make_backend("openai", base_url=args.base_url) if args.base_url
-                   else make_backend("embedded", threads=1))
-        from robolearn.planner import Planner
-
-        summarizer = LLMSummarizer(backend, planner=Planner(list(skills.values()), backend))
+        summarizer = llm_summarizer(skills, args.base_url)
     rows = relabel_store(args.store, skills, args.max_chain, write=not args.dry_run,
                          summarizer=summarizer)
     n_llm = sum(r["source"] == "llm" for r in rows)

@@ -73,10 +73,9 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
     return paths
 
 
-MW = "metaworld/"  # robolearn.envs.metaworld.PREFIX (not imported: reports stay light)
-
-
 def markdown(report: dict[str, Any]) -> str:
+    from robolearn.envs.metaworld import HORIZON, is_metaworld
+
     p = report["protocol"]
     env = p["env"]
     lines = [f"# Evaluation: {report.get('policy_type', '?')} `{report.get('checkpoint', '')}`", "",
@@ -88,13 +87,14 @@ def markdown(report: dict[str, Any]) -> str:
              f"chunk",
              f"- language: {p['language']}; {p['num_envs']} parallel envs; policy cameras "
              f"{[k.rsplit('.', 1)[-1] for k in report.get('image_keys', [])] or 'none'}"]
-    if any(not t.startswith(MW) for t in p["tasks"]):
+    if not all(is_metaworld(t) for t in p["tasks"]):
         lines.append(f"- tabletop sim: {env['robot']} at {env['control_hz']:g} Hz, action space "
                      f"{env['action_space']}, cameras at {env['cameras']['resolution']} px, "
                      f"randomisation {env['randomization']}")
-    if any(t.startswith(MW) for t in p["tasks"]):
-        lines.append("- MetaWorld v3 (its own success flag): Sawyer, 4-D hand delta + gripper "
-                     "at 80 Hz, 39-D state, task variant = seed % 50, horizon 500 by default")
+    if any(is_metaworld(t) for t in p["tasks"]):
+        lines.append(f"- MetaWorld v3 (its own success flag): Sawyer, 4-D hand delta + gripper "
+                     f"at 80 Hz, 39-D state, task variant = seed % 50, horizon {HORIZON} by "
+                     f"default")
     lines += [f"- wall time {report.get('wall_s', 0):.0f} s on {report.get('device', 'cpu')}", "",
               "## Results", "",
              "| task | success | 95% CI | trials | mean steps (successes) | plan progress |",

@@ -48,10 +48,10 @@ def make_eval_env(task: str, **env_kwargs):
 
 def task_max_steps(task: str) -> int:
     """The default episode horizon of ``task`` (any backend)."""
-    from robolearn.envs.metaworld import is_metaworld
+    from robolearn.envs import metaworld
 
-    if is_metaworld(task):
-        return 500  # MetaWorld's max_path_length
+    if metaworld.is_metaworld(task):
+        return metaworld.HORIZON
     from robolearn.envs.tasks import get_task
 
     return get_task(task).max_steps

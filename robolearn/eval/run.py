@@ -48,7 +48,8 @@ def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool
     report = build_report(results, protocol, {
         "policy_type": policy.name, "horizon": c.horizon,
         "n_action_steps": protocol.n_action_steps or c.n_action_steps,
-        "image_keys": list(c.image_keys), "device": str(policy.device), "wall_s": time.perf_counter() - t0, **(meta or {})})
+        "image_keys": list(c.image_keys), "device": str(policy.device),
+        "wall_s": time.perf_counter() - t0, **(meta or {})})
     if out_dir is not None:
         report["files"] = {k: str(v) for k, v in write_report(report, out_dir).items()}
     return report

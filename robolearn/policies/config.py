@@ -27,7 +27,7 @@ class PolicyConfig:
     image_keys: list[str] = field(default_factory=list)
     """Camera keys the policy reads, e.g. observation.images.front (empty = all in the dataset)."""
     fps: float = 0.0
-    """Rate (Hz) of the training actions: chunk step i belongs to i/fps s after the observation (0 = from the store's episode metadata). Deployments at another control rate interpolate chunks onto their ticks."""
+    """Rate (Hz) of the training actions: chunk action i is the set-point (i+1)/fps s after the observation (0 = robolearn-train takes the store's recording rate). Deployments at another control rate interpolate chunks onto their ticks."""
     image_size: int = 96
     """Square side the images are resized to before encoding (pixels)."""
     image_shift_px: int = 0
@@ -56,12 +56,8 @@ class PolicyConfig:
             raise ValueError(f"{type(self).__name__}: state_dim and action_dim must be set (> 0); "
                              f"call resolve_features(stats) with the dataset's stats first")
 
-    def resolve_features(self, stats: Mapping[str, Any], image_keys: list[str] | None = None,
-                         fps: float | None = None):
-        """Fill state_dim / action_dim / image_keys / fps left at 0/empty from dataset stats
-        (and the store's recording rate)."""
-        if self.fps <= 0 and fps:
-            self.fps = float(fps)
+    def resolve_features(self, stats: Mapping[str, Any], image_keys: list[str] | None = None):
+        """Fill state_dim / action_dim / image_keys left at 0/empty from dataset stats."""
         if self.state_dim <= 0:
             self.state_dim = len(stats[K.OBS_STATE]["mean"])
         if self.action_dim <= 0:

@@ -30,11 +30,14 @@ from robolearn.skills.compose import describe_chain
 from robolearn.skills.types import SkillCall
 
 ATTR = "skill_relabels"
-#: the sim scene's entities (what a summary may name)
-SCENE = ("red_block", "green_block", "blue_block", "bowl", "pad")
 
 
-def chain_entities(chain: list[SkillCall], skills: dict) -> set[str]:
+def scene_entities(skills: dict) -> list[str]:
+    """The objects and places the library's skills can name (their parameters' values)."""
+    return sorted({v for s in skills.values() for p in s.params for v in p.values})
+
+
+def chain_entities(chain: list[SkillCall]) -> set[str]:
     """Scene entities a chain acts on: its arguments, and the drawer for drawer skills."""
     ents = {v for c in chain for v in c.kwargs.values()}
     if any("drawer" in c.skill for c in chain):
@@ -47,7 +50,7 @@ def start_state(chain: list[SkillCall], skills: dict) -> frozenset[str] | None:
     gripper empty or holding one block) in which the whole chain is feasible."""
     from robolearn.planner.domain import Domain
 
-    cubes = [o for o in SCENE if o.endswith("_block")]
+    cubes = [o for o in scene_entities(skills) if o.endswith("_block")]
     for drawer in ("drawer_closed", "drawer_open"):
         for held in [None] + cubes:
             facts = [f"at({c},table)" for c in cubes if c != held] + [drawer]
@@ -98,7 +101,7 @@ class LLMSummarizer:
         words = text.split()
         if not words or len(words) > self.max_words or not re.search(r"[a-z]", text):
             return False
-        if set(mentions(text, list(SCENE), has_drawer=True)) != chain_entities(chain, skills):
+        if set(mentions(text, scene_entities(skills), has_drawer=True)) != chain_entities(chain):
             return False
         return self.planner is None or self.round_trip(text, chain, skills)
 
@@ -127,6 +130,16 @@ class LLMSummarizer:
             return text, "llm"
         self.counts["template"] += 1
         return describe_chain(chain, skills), "template"
+
+
+def llm_summarizer(skills: dict, base_url: str = "") -> LLMSummarizer:
+    """The CLI's summarizer: the embedded offline model (or an OpenAI-compatible endpoint
+    at ``base_url``), round-trip checked by a planner over ``skills``."""
+    from robolearn.planner import Planner, make_backend
+
+    backend = (make_backend("openai", base_url=base_url) if base_url
+               else make_backend("embedded", threads=1))
+    return LLMSummarizer(backend, planner=Planner(list(skills.values()), backend))
 
 
 def segments(labels: list[str]) -> list[tuple[int, int, str]]:

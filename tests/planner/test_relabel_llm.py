@@ -22,7 +22,7 @@ PICK_PLACE_CLOSE = _chain(("pick", {"obj": "red_block"}),
 def test_a_summary_must_name_exactly_the_chains_objects(skills):
     lib = {s.name: s for s in skills}
     summ = LLMSummarizer(backend=None)
-    assert chain_entities(PICK_PLACE_CLOSE, lib) == {"red_block", "bowl", "drawer"}
+    assert chain_entities(PICK_PLACE_CLOSE) == {"red_block", "bowl", "drawer"}
     ok = "put the red cube in the bowl and shut the drawer"
     assert summ.grounded(ok, PICK_PLACE_CLOSE, lib)
     assert not summ.grounded("put the red cube in the bowl", PICK_PLACE_CLOSE, lib)  # dropped
