@@ -16,7 +16,8 @@ is the MT10 set.  One :class:`MetaWorldEnv` wraps one MetaWorld v3 env class:
 * **Actions**: MetaWorld's 4-D (xyz delta of the mocap hand, gripper effort), in [-1, 1].
 * **Episodes** end at MetaWorld's ``success`` (terminated) or after ``max_episode_steps``
   (default 500 = MetaWorld's ``max_path_length``); ``info`` carries ``success``,
-  ``instruction`` and the one-step plan keys the evaluator reads.
+  ``instruction`` and the one-step plan keys the evaluator reads.  Stores get the sparse
+  reward of every robolearn store (1 on the success step), not MetaWorld's shaped one.
 
 MetaWorld 3.1 pins ``mujoco==3.3.0``; robolearn runs MuJoCo 4, whose weld constraints
 carry one more ``eq_data`` entry.  :func:`install_compat` (applied on import) fills the
@@ -218,31 +219,41 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
     """One MetaWorld expert episode as store records (the tabletop ``rollout``'s contract).
 
     ``noisy``: Gaussian noise of std ``noise`` on every action (the expert stays closed
-    loop); ``failed``: the episode is cut 20-60% of the way through the expert's typical
-    length (the success flag is what MetaWorld measured)."""
+    loop); ``failed`` (``meta["failure_mode"]``, as the tabletop's): ``offset`` shows the
+    expert the object and the goal 8-12 cm off where they are (it grasps and pushes in the
+    wrong place until the horizon), ``stop_short`` cuts the episode 20-60% of the way
+    through the expert's typical length.  ``reward`` is sparse, as in every robolearn
+    store: 1 on the step MetaWorld reports success (the episode ends there), else 0;
+    ``success`` is what MetaWorld measured."""
     from robolearn import keys as K
 
     rng = np.random.default_rng([seed, 7919])
     pol = expert_policy(env.name)
     max_steps = max_steps or env.max_steps
-    cut = int(rng.uniform(0.2, 0.6) * 100) if quality == "failed" else None
+    failure_mode = str(rng.choice(["offset", "stop_short"])) if quality == "failed" else None
+    cut = int(rng.uniform(0.2, 0.6) * 100) if failure_mode == "stop_short" else None
+    shift = np.zeros(STATE_DIM, np.float32)
+    if failure_mode == "offset":  # object (dims 4:7) and goal (last 3) seen off target
+        ang = rng.uniform(0, 2 * np.pi)
+        off = rng.uniform(0.08, 0.12) * np.array([np.cos(ang), np.sin(ang), 0.0])
+        shift[4:7] = shift[-3:] = off
     obs, info = env.reset(seed=seed)
     rec: dict[str, list] = {k: [] for k in ("state", "action", "reward", "images")}
     if video is not None:
         video.append(env.render())
     success = False
     for t in range(max_steps):
-        a = np.asarray(pol.get_action(obs["state"]), np.float32)
+        a = np.asarray(pol.get_action(obs["state"] + shift), np.float32)
         if quality == "noisy" and noise > 0:
             a = np.clip(a + rng.normal(0, noise, a.shape), -1, 1).astype(np.float32)
         rec["state"].append(obs["state"])
         rec["images"].append(obs.get("images", {}))
-        obs, reward, term, trunc, info = env.step(a)
+        obs, _, term, trunc, info = env.step(a)
         rec["action"].append(a)
-        rec["reward"].append(reward)
+        success = bool(info["success"])
+        rec["reward"].append(float(success))
         if video is not None and (t + 1) % VIDEO_EVERY == 0:
             video.append(env.render())
-        success = info["success"]
         if term or trunc or (cut is not None and t + 1 >= cut):
             break
     n = len(rec["action"])
@@ -256,7 +267,7 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
             K.META_SUCCESS: bool(success), K.META_ROBOT: "sawyer", K.META_FPS: FPS,
             K.META_ACTION_SPACE: "ee_delta", K.META_SOURCE: "metaworld/scripted_expert",
             K.META_SEED: int(seed), "quality": quality,
-            "failure_mode": "stop_short" if quality == "failed" else None,
+            "failure_mode": failure_mode,
             "noise": float(noise) if quality == "noisy" else 0.0, "variant": env.variant,
             "env_id": f"Meta-World/MT1:{env.name}"}
     return steps, meta

@@ -28,6 +28,8 @@ PAD_SUFFIX = "_is_pad"
 # "observation.state" -> "next.observation.state"; NEXT_DONE: the episode ended before t+k
 NEXT_PREFIX = "next."
 NEXT_DONE = "next.done"
+# steps from s_t to the future observation (the horizon k unless the data ended first)
+NEXT_STEPS = "next.steps"
 
 # per-episode metadata fields (strings unless noted)
 META_TASK = "task"

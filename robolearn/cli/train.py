@@ -45,9 +45,17 @@ def build_datasets(cfg):
         print(f"data.success_only: {len(train_eps) + len(val_eps)} of {store.n_episodes} "
               f"episodes succeeded and are used")
     cams = p.image_keys or d.image_keys or None
+    tasks = None
+    if d.sprint:
+        from robolearn.skills.sprint import sprint_tasks, summarise_tasks
+        from robolearn.skills.seed import primitive_skills
+
+        tasks = sprint_tasks(store, {s.name: s for s in primitive_skills()},
+                             chains_per_segment=d.sprint_chains, seed=d.seed)
+        print(f"data.sprint: {summarise_tasks(tasks)} tasks")
     common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,
                   memory_budget_mb=d.memory_budget_mb,
-                  future_offset=d.future_offset or getattr(p, "future_offset", 0))
+                  future_offset=d.future_offset or getattr(p, "future_offset", 0), tasks=tasks)
     train = WindowDataset(d.store, episodes=train_eps, **common)
     val = WindowDataset(d.store, episodes=val_eps, **common) if len(val_eps) else None
     return train, val, stats
@@ -77,7 +85,7 @@ def run(cfg, evaluator=None):
         from robolearn.policies.pretrain.model import load_pretrained_encoder
 
         n = load_pretrained_encoder(policy, cfg.policy.encoder_init, cfg.policy.freeze_encoder)
-        print(f"image encoder: {n} tensors from {cfg.policy.encoder_init}"
+        print(f"observation encoder: {n} tensors (and its input stats) from {cfg.policy.encoder_init}"
               f"{' (frozen)' if cfg.policy.freeze_encoder else ''}")
     trainer = Trainer(cfg, policy, train, val, evaluator=evaluator)
     last = trainer.fit()

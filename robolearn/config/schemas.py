@@ -35,6 +35,10 @@ class SamplerConfig:
     """Also load the observation window k steps ahead (next.*) for inverse dynamics / offline RL (0 = no)."""
     success_only: bool = False
     """Use only episodes whose metadata says success (imitation from mixed-quality stores; offline RL wants them all)."""
+    sprint: bool = False
+    """Train on SPRINT's tasks from the store's per-step skill labels: every skill segment, relabelled chains (robolearn-skills relabel) and cross-trajectory chains that iql values through the next skill (robolearn.skills.sprint)."""
+    sprint_chains: int = 2
+    """data.sprint: cross-trajectory partners sampled per completed skill segment (0 = no chaining)."""
 
 
 @dataclass

@@ -11,7 +11,11 @@ Each sample (or batch, via ``__getitems__``) is a dict:
 * with ``future_offset = k > 0`` also ``next.observation.state`` (n_obs, D),
   ``next.observation.state_is_pad``, ``next.observation.images.<cam>``: the observation
   window ending at ``t + k`` (clipped to the episode's last step), and ``next.done``: bool,
-  True when the episode ended before ``t + k`` (inverse dynamics, offline RL targets)
+  True when the episode ended before ``t + k`` (inverse dynamics, offline RL targets),
+  and ``next.steps``: int64, the steps from ``t`` to that observation (``k`` or fewer)
+* with segment ``tasks`` (:class:`SegmentTask`, SPRINT relabelling): ``language`` and
+  ``reward`` are the task's, and ``next.language`` is the instruction the future
+  observation is valued under (the next skill's, for a cross-trajectory chain)
 
 Batches add a leading ``B`` dimension (strings become lists).  The dataset pickles into
 DataLoader workers by URL and reopens the store lazily in each worker process.
@@ -19,6 +23,7 @@ DataLoader workers by URL and reopens the store lazily in each worker process.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -29,13 +34,37 @@ from robolearn.data.source import FrameSource, open_source, process_id
 from robolearn.data.store import TrajectoryStore
 
 
+@dataclass(frozen=True)
+class SegmentTask:
+    """A training task on steps ``start:stop`` of one episode (SPRINT-style relabelling).
+
+    ``instruction`` replaces the store's language for windows anchored there (None = keep
+    it, and keep the store's rewards); ``reward_at_end``: the sparse reward 1 sits on the
+    segment's last step (the task was done there), else every reward is 0;
+    ``next_instruction``: cross-trajectory chaining - where a window's future observation
+    is the segment's end state, offline RL bootstraps from the value of *this*
+    instruction there (the next skill's), instead of ending the task.
+    """
+
+    episode: int
+    start: int
+    stop: int
+    instruction: str | None = None
+    reward_at_end: bool = False
+    next_instruction: str | None = None
+
+
 class WindowDataset:
-    """Windows of ``n_obs`` observations and ``horizon`` actions from a trajectory store."""
+    """Windows of ``n_obs`` observations and ``horizon`` actions from a trajectory store.
+
+    ``tasks`` (optional :class:`SegmentTask` list): anchor windows on those segments, with
+    their instructions and rewards, instead of on whole episodes.
+    """
 
     def __init__(self, store: str | TrajectoryStore, n_obs: int = 2, horizon: int = 16,
                  episodes: Sequence[int] | None = None, image_keys: Sequence[str] | None = None,
                  memory_budget_mb: float = 4096.0, storage_options: Mapping | None = None,
-                 future_offset: int = 0):
+                 future_offset: int = 0, tasks: Sequence[SegmentTask] | None = None):
         st = TrajectoryStore.open(store, "r", storage_options) if isinstance(store, str) else store
         self.url = st.url
         self.storage_options = dict(storage_options or st.storage_options)
@@ -53,7 +82,15 @@ class WindowDataset:
             raise ValueError(f"future_offset must be >= 0, got {future_offset}")
         self.future_offset = int(future_offset)
         self.memory_budget_bytes = memory_budget_mb * 2**20
-        self.index = WindowIndex(st.episode_ends, n_obs, horizon, episodes)
+        self.tasks_list = list(tasks) if tasks is not None else None
+        segments = None
+        if self.tasks_list is not None:
+            if episodes is not None:  # keep the tasks of the selected episodes
+                keep = set(np.asarray(episodes).tolist())
+                self.tasks_list = [t for t in self.tasks_list if t.episode in keep]
+            segments = np.array([(t.episode, t.start, t.stop) for t in self.tasks_list],
+                                dtype=np.int64).reshape(-1, 3)
+        self.index = WindowIndex(st.episode_ends, n_obs, horizon, episodes, segments)
         self.tasks = np.array([m.get(K.META_TASK, "") for m in st.all_episode_meta()], dtype=object)
         self.image_chunk_steps = st.chunk_steps(cams[0]) if cams else 1
         self._source: FrameSource | None = None
@@ -119,10 +156,39 @@ class WindowDataset:
                 src.gather(K.OBS_STATE, f_obs).astype(np.float32))
             out[K.pad_key(K.next_key(K.OBS_STATE))] = torch.from_numpy(f_pad)
             out[K.NEXT_DONE] = torch.from_numpy(beyond)
+            out[K.NEXT_STEPS] = torch.from_numpy(
+                self.index.future_steps(np.asarray(ids), self.future_offset))
+        if self.tasks_list is not None:
+            self._apply_tasks(out, np.asarray(ids), w)
         out["task"] = [str(t) for t in self.tasks[w.episode]]
         out["episode_index"] = torch.from_numpy(w.episode)
         out["index"] = torch.from_numpy(w.anchor)
         return out
+
+
+    def _apply_tasks(self, out: dict, ids: np.ndarray, w) -> None:
+        """Instructions, rewards and bootstrap instructions of the segment tasks."""
+        import torch
+
+        tasks = [self.tasks_list[s] for s in self.index.anchor_segment[ids]]
+        lang = out.get(K.LANGUAGE, [""] * len(ids))
+        out[K.LANGUAGE] = [t.instruction if t.instruction is not None else lang[i]
+                           for i, t in enumerate(tasks)]
+        last = self.index.seg_last[self.index.anchor_segment[ids]]
+        mine = np.array([t.instruction is not None for t in tasks])
+        at_end = (w.act == last[:, None]) & ~w.act_pad & np.array(
+            [t.reward_at_end for t in tasks])[:, None]
+        reward = out[K.REWARD].numpy().copy()
+        reward[mine] = at_end[mine].astype(np.float32)
+        out[K.REWARD] = torch.from_numpy(reward)
+        if self.future_offset:
+            beyond = out[K.NEXT_DONE].numpy()
+            out[K.next_key(K.LANGUAGE)] = [
+                t.next_instruction if (t.next_instruction is not None and beyond[i])
+                else out[K.LANGUAGE][i] for i, t in enumerate(tasks)]
+            # a chained segment's end is not the end of its task: bootstrap there
+            out[K.NEXT_DONE] = torch.from_numpy(beyond & ~np.array(
+                [t.next_instruction is not None for t in tasks]))
 
 
 def collate_windows(batch):

@@ -33,10 +33,19 @@ class WindowIndices:
 
 
 class WindowIndex:
-    """All anchors of a set of episodes, given the store's ``episode_ends``."""
+    """All anchors of a set of episodes, given the store's ``episode_ends``.
+
+    ``segments`` (optional, int (S, 3) rows of ``episode, start, stop`` in the episode's own
+    step numbering, ``stop`` exclusive) anchors windows on those steps only and treats each
+    segment's end as the end of its data: actions after ``stop - 1`` are padding and the
+    future observation stops at step ``stop`` (the state the segment's last action led to).
+    Observation history may reach back before ``start`` (it happened).  Segments may
+    overlap (one step can anchor several tasks); ``anchor_segment`` says whose a sample is.
+    Without ``segments`` every selected episode is one segment.
+    """
 
     def __init__(self, episode_ends: np.ndarray, n_obs: int, horizon: int,
-                 episodes: np.ndarray | None = None):
+                 episodes: np.ndarray | None = None, segments: np.ndarray | None = None):
         if n_obs < 1 or horizon < 1:
             raise ValueError(f"n_obs and horizon must be >= 1 (got {n_obs}, {horizon})")
         ends = np.asarray(episode_ends, dtype=np.int64)
@@ -47,11 +56,25 @@ class WindowIndex:
         self.n_obs, self.horizon = int(n_obs), int(horizon)
         self.episodes = eps
         self.ep_start, self.ep_end = starts, ends
-        lengths = ends[eps] - starts[eps]
-        # anchors: every step of every selected episode, in episode order
-        self.anchor_episode = np.repeat(eps, lengths)
+        if segments is None:
+            seg = np.stack([eps, np.zeros_like(eps), ends[eps] - starts[eps]], 1)
+        else:
+            seg = np.asarray(segments, dtype=np.int64).reshape(-1, 3)
+            length = ends[seg[:, 0]] - starts[seg[:, 0]] if len(seg) else seg[:, 0]
+            bad = (seg[:, 1] < 0) | (seg[:, 2] <= seg[:, 1]) | (seg[:, 2] > length)
+            if bad.any():
+                raise ValueError(f"segment rows {seg[bad][:3].tolist()} are empty or outside "
+                                 f"their episode (episode, start, stop)")
+        self.segments = seg
+        # global step bounds of each segment: anchors in [lo, stop), data up to hi
+        seg_lo = starts[seg[:, 0]] + seg[:, 1]
+        self.seg_last = starts[seg[:, 0]] + seg[:, 2] - 1  # last action step
+        lengths = seg[:, 2] - seg[:, 1]
+        # anchors: every step of every segment, in segment order
+        self.anchor_segment = np.repeat(np.arange(len(seg)), lengths)
+        self.anchor_episode = seg[self.anchor_segment, 0]
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        self.anchors = starts[self.anchor_episode] + offsets
+        self.anchors = seg_lo[self.anchor_segment] + offsets
 
     def __len__(self) -> int:
         return int(len(self.anchors))
@@ -61,29 +84,43 @@ class WindowIndex:
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         t = self.anchors[idx]
         ep = self.anchor_episode[idx]
-        lo, hi = self.ep_start[ep][:, None], self.ep_end[ep][:, None] - 1
+        lo = self.ep_start[ep][:, None]
+        hi_obs = self.ep_end[ep][:, None] - 1
+        hi = self.seg_last[self.anchor_segment[idx]][:, None]
         obs = t[:, None] + np.arange(-self.n_obs + 1, 1)[None, :]
         act = t[:, None] + np.arange(self.horizon)[None, :]
-        obs_pad, act_pad = (obs < lo) | (obs > hi), (act < lo) | (act > hi)
-        return WindowIndices(np.clip(obs, lo, hi), obs_pad, np.clip(act, lo, hi), act_pad, ep, t)
+        obs_pad, act_pad = (obs < lo) | (obs > hi_obs), (act < lo) | (act > hi)
+        return WindowIndices(np.clip(obs, lo, hi_obs), obs_pad, np.clip(act, lo, hi), act_pad,
+                             ep, t)
 
     def future(self, idx: np.ndarray | int, offset: int) -> tuple[np.ndarray, np.ndarray,
                                                                     np.ndarray]:
         """The observation window ending ``offset`` steps after each anchor (``s_{t+k}``).
 
-        Returns ``obs`` int64 (B, n_obs) clipped into the episode, ``obs_pad`` (B, n_obs) and
-        ``beyond`` (B,): True where ``t + offset`` is past the episode's last step, so the
-        window was clipped to the final observation (the episode ended inside the chunk).
+        Returns ``obs`` int64 (B, n_obs) clipped into the episode (and for segments, to
+        the step after the segment's last action), ``obs_pad`` (B, n_obs) and ``beyond``
+        (B,): True where ``t + offset`` is past the data's end, so the window was clipped
+        to the final observation (the episode or segment ended inside the chunk).
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         t = self.anchors[idx] + offset
         ep = self.anchor_episode[idx]
-        lo, hi = self.ep_start[ep], self.ep_end[ep] - 1
-        beyond = t > hi
+        lo = self.ep_start[ep]
+        last = self.seg_last[self.anchor_segment[idx]]
+        hi = np.minimum(last + 1, self.ep_end[ep] - 1)
+        beyond = t > last
         t = np.minimum(t, hi)
         obs = t[:, None] + np.arange(-self.n_obs + 1, 1)[None, :]
         pad = obs < lo[:, None]
         return np.clip(obs, lo[:, None], hi[:, None]), pad, beyond
+
+    def future_steps(self, idx: np.ndarray | int, offset: int) -> np.ndarray:
+        """Steps from each anchor to its future observation (``offset``, fewer where the
+        data ended first): the exponent of the discount between s_t and s_{t+k}."""
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        ep = self.anchor_episode[idx]
+        hi = np.minimum(self.seg_last[self.anchor_segment[idx]] + 1, self.ep_end[ep] - 1)
+        return np.minimum(self.anchors[idx] + offset, hi) - self.anchors[idx]
 
 
 def split_episodes(n_episodes: int, val_ratio: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

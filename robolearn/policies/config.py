@@ -35,7 +35,9 @@ class PolicyConfig:
     encoder_init: str = ""
     """Initialise the image encoder from a pretraining run (train/pretrain) or any policy with the same encoder ("" = random)."""
     freeze_encoder: bool = False
-    """Keep the initialised image encoder fixed while training (the frozen-feature protocol)."""
+    """Keep the initialised encoders (image and state) fixed while training (the frozen-feature protocol)."""
+    state_encoder_dim: int = 0
+    """Conv-based policies (bc, diffusion, iql, pretrain): encode observation.state with a learned MLP to this many features, which train/pretrain can pretrain and encoder_init moves like the image encoder (0 = feed the normalised state as it is)."""
     state_norm: str = "mean_std"
     """Normalisation of observation.state: mean_std, min_max or identity."""
     action_norm: str = "min_max"

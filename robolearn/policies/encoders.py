@@ -101,12 +101,23 @@ class ConvImageEncoder(nn.Module):
         return self.pool_proj(self.keypoints(fmap))
 
 
+def mlp_state_encoder(state_dim: int, out_dim: int, hidden: int = 256) -> nn.Sequential:
+    """The learned state encoder: normalised state -> ``out_dim`` features (2 hidden layers)."""
+    return nn.Sequential(nn.Linear(state_dim, hidden), nn.LayerNorm(hidden), nn.Mish(),
+                         nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.Mish(),
+                         nn.Linear(hidden, out_dim))
+
+
 class ObservationEncoder(nn.Module):
-    """Raw observation window -> (B, n_obs, feature_dim) (images pooled per camera + state)."""
+    """Raw observation window -> (B, n_obs, feature_dim) (images pooled per camera + state).
+
+    ``state_dim_out > 0`` passes the normalised state through a learned MLP
+    (:func:`mlp_state_encoder`) to that many features; 0 uses the normalised state as it is.
+    """
 
     def __init__(self, normalizer, image_keys: Sequence[str], state_dim: int, image_size: int,
                  image_encoder: nn.Module | None = None, image_dim: int = 128,
-                 shift_px: int = 0):
+                 shift_px: int = 0, state_dim_out: int = 0):
         super().__init__()
         self.shift_px = shift_px
         self.normalizer, self.image_keys = normalizer, list(image_keys)
@@ -117,13 +128,16 @@ class ObservationEncoder(nn.Module):
             self.camera_embed = nn.Parameter(
                 torch.zeros(len(self.image_keys), self.image_encoder.out_dim))
         n_img = self.image_encoder.out_dim * len(self.image_keys) if self.image_keys else 0
-        self.feature_dim = n_img + state_dim
+        self.state_encoder = mlp_state_encoder(state_dim, state_dim_out) if state_dim_out > 0 else None
+        self.feature_dim = n_img + (state_dim_out if state_dim_out > 0 else state_dim)
 
     def forward(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
         """``prefix``: read the window stored under ``prefix + key`` (``next.`` for s_{t+k})."""
         if prefix:
             obs = {k[len(prefix):]: v for k, v in obs.items() if k.startswith(prefix)}
         state = self.normalizer.normalize(K.OBS_STATE, obs[K.OBS_STATE].float())  # (B, T, D)
+        if self.state_encoder is not None:
+            state = self.state_encoder(state)
         feats = []
         for i, key in enumerate(self.image_keys):
             img = prepare_images(self.normalizer, key, obs[key], self.image_size,
@@ -166,24 +180,29 @@ def instruction_encoder(config) -> InstructionEncoder | None:
 def condition_features(obs_encoder: "ObservationEncoder", instruction: nn.Module | None,
                        obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
     """(B, n_obs * F [+ lang_dim]): the flattened observation window and, when the policy
-    is language-conditioned, the instruction embedding (``prefix``: see ObservationEncoder)."""
+    is language-conditioned, the instruction embedding (``prefix``: see ObservationEncoder;
+    with ``next.`` the instruction is ``next.language`` where the batch has it)."""
     z = obs_encoder(obs, prefix).flatten(1)
     if instruction is None:
         return z
-    return torch.cat([z, instruction(obs.get(K.LANGUAGE), z.shape[0], z.device)], -1)
+    # s_{t+k} is valued under next.language when the batch has it (a chained skill's)
+    text = obs.get(prefix + K.LANGUAGE, obs.get(K.LANGUAGE)) if prefix else obs.get(K.LANGUAGE)
+    return torch.cat([z, instruction(text, z.shape[0], z.device)], -1)
 
 
 def conv_observation_encoder(config, normalizer, image_encoder: nn.Module | None = None
                              ) -> ObservationEncoder:
     """The observation encoder of the conv-based policies (bc, diffusion, iql, pretrain):
     ``config.image_channels`` / ``image_dim`` conv encoder unless one is injected, random
-    shifts of ``config.image_shift_px`` while training.  Equal configs give equal encoders,
+    shifts of ``config.image_shift_px`` while training, a learned state MLP when
+    ``config.state_encoder_dim > 0``.  Equal configs give equal encoders,
     which is what lets ``encoder_init`` move a pretrained one between them."""
     c = config
     if image_encoder is None and c.image_keys:
         image_encoder = ConvImageEncoder(c.image_size, c.image_channels, c.image_dim)
     return ObservationEncoder(normalizer, c.image_keys, c.state_dim, c.image_size,
-                              image_encoder, shift_px=c.image_shift_px)
+                              image_encoder, shift_px=c.image_shift_px,
+                              state_dim_out=c.state_encoder_dim)
 
 
 class SiglipImageEncoder(nn.Module):

@@ -87,6 +87,8 @@ class SyntheticWindowDataset:
             out[K.next_key(K.OBS_STATE)] = torch.from_numpy(self.state[f])
             out[K.pad_key(K.next_key(K.OBS_STATE))] = torch.from_numpy(f_pad)
             out[K.NEXT_DONE] = torch.from_numpy(beyond)
+            out[K.NEXT_STEPS] = torch.from_numpy(
+                self.index.future_steps(np.asarray(ids), self.future_offset))
         out[K.LANGUAGE] = [str(s) for s in self.language[w.anchor]]
         out[K.SKILL] = [str(s) for s in self.skill[w.anchor]]
         out["episode_index"] = torch.from_numpy(w.episode)

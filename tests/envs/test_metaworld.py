@@ -25,8 +25,28 @@ def test_metaworld_experts_succeed_on_this_mujoco(name):
             assert meta["success"], (name, seed)  # MetaWorld's own success flag
             assert steps[K.OBS_STATE].shape[1] == 39 and steps[K.ACTION].shape[1] == 4
             assert meta["variant"] == seed and meta["fps"] == 80.0
+            # sparse reward: 1 on the success step, which ends the episode
+            assert steps[K.REWARD].tolist() == [0.0] * (len(steps[K.REWARD]) - 1) + [1.0]
     finally:
         env.close()
+
+
+def test_failed_episodes_are_sabotaged_as_labelled():
+    """offset: the expert sees the puck and goal 8-12 cm away and misses until the horizon;
+    stop_short: cut early.  Neither succeeds, and their rewards stay 0."""
+    from robolearn.envs.metaworld import MetaWorldEnv, rollout
+
+    env = MetaWorldEnv("metaworld/push-v3", max_episode_steps=150)
+    modes = {}
+    try:
+        for seed in range(6):
+            steps, meta = rollout(env, seed, quality="failed")
+            modes.setdefault(meta["failure_mode"], []).append(len(steps[K.ACTION]))
+            assert not meta["success"] and steps[K.REWARD].sum() == 0
+    finally:
+        env.close()
+    assert set(modes) == {"offset", "stop_short"}
+    assert all(n == 150 for n in modes["offset"]) and all(n <= 60 for n in modes["stop_short"])
 
 
 def test_seeds_pick_fixed_task_variants_and_bad_settings_are_refused():

@@ -82,3 +82,31 @@ def test_the_encoder_transfers_into_bc_fine_tuned_or_frozen(tmp_path):
     bad, _ = build("bc", image_dim=24)
     with pytest.raises(ValueError, match="does not fit"):
         load_pretrained_encoder(bad, tmp_path / "pre")
+
+
+def test_the_state_encoder_and_its_input_stats_transfer(tmp_path):
+    """With state_encoder_dim > 0 the learned state MLP moves too, and the observation
+    statistics it was trained with replace the fine-tuning store's."""
+    pre, _ = build("pretrain", state_encoder_dim=8)
+    assert pre.obs_encoder.state_encoder is not None
+    assert pre.obs_encoder.feature_dim == pre.config.image_dim + 8
+    pre.save_pretrained(tmp_path / "pre")
+    cfg = pre.config
+    bc, _ = build("bc", seed=1, image_channels=cfg.image_channels, image_dim=cfg.image_dim,
+                  state_encoder_dim=8)
+    key = "observation__state__mean"
+    assert not torch.equal(getattr(bc.normalizer, key), getattr(pre.normalizer, key))
+    n = load_pretrained_encoder(bc, tmp_path / "pre", freeze=True)
+    assert n == (len(pre.obs_encoder.image_encoder.state_dict())
+                 + len(pre.obs_encoder.state_encoder.state_dict()))
+    for k, v in pre.obs_encoder.state_encoder.state_dict().items():
+        assert torch.equal(bc.obs_encoder.state_encoder.state_dict()[k], v), k
+    assert not any(p.requires_grad for p in bc.obs_encoder.state_encoder.parameters())
+    for stat in ("mean", "std"):
+        name = f"observation__state__{stat}"
+        assert torch.equal(getattr(bc.normalizer, name), getattr(pre.normalizer, name))
+    # the action statistics stay the fine-tuning store's
+    assert not torch.equal(bc.normalizer.action__min, pre.normalizer.action__min)
+    plain, _ = build("bc", image_channels=cfg.image_channels, image_dim=cfg.image_dim)
+    with pytest.raises(ValueError, match="state_encoder_dim"):
+        load_pretrained_encoder(plain, tmp_path / "pre")

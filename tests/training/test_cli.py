@@ -84,3 +84,22 @@ def test_policy_and_training_configs_import_without_torch():
             "print(' '.join(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_iql_trains_on_sprint_tasks_and_resumes(tmp_path, capsys):
+    """data.sprint=true: skill segments, relabelled and cross-trajectory chains from the
+    store's skill labels; two steps, stop, resume to four."""
+    from robolearn.data.testing import make_synthetic_store
+
+    store = tmp_path / "skills.zarr"
+    make_synthetic_store(store, lengths=(12, 9, 10)).close()  # reach then pick, each
+    out = tmp_path / "run"
+    args = ["train/iql_tiny", f"data.store={store}", f"out_dir={out}", "data.batch_size=4",
+            "data.val_ratio=0", "val_every=0", "progress=false", "data.sprint=true",
+            "save_every=2"]
+    assert main(args + ["steps=2"]) == 0
+    log = capsys.readouterr().out
+    assert "data.sprint: {'episodes': 3, 'skills_and_chains': 9, 'cross_trajectory': 5}" in log
+    assert main(args + ["steps=4", "resume=true"]) == 0
+    assert "done: step 4" in capsys.readouterr().out
+    assert latest_checkpoint(out).name.endswith("4")

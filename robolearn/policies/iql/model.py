@@ -3,9 +3,12 @@
 Losses on one batch (all from the dataset's windows; no environment interaction):
 
 * value:  ``L_V = E[ |tau - 1(u < 0)| u^2 ]``, ``u = min_i Q'_i(s, a) - V(s)`` (expectile)
-* critic: ``L_Q = E[ (Q_i(s, a) - (R + gamma^H (1 - terminal) V(s')))^2 ]`` with
+* critic: ``L_Q = E[ (Q_i(s, a) - (R + gamma^n (1 - terminal) V(s')))^2 ]`` with
   ``R = sum_k gamma^k r_{t+k}`` over the chunk's real steps and ``terminal`` = a reward
-  (success) inside the chunk; ``s'`` is the observation ``H`` steps later
+  (success) inside the chunk; ``s'`` is the observation ``n = H`` steps later (fewer
+  where the data ended: ``next.steps``), valued under ``next.language`` when the batch
+  has it - SPRINT's cross-trajectory chaining, where the end of one skill's segment is
+  valued as the start of the next skill (:mod:`robolearn.skills.sprint`)
 * actor:  ``L_pi = E[ min(exp(beta (Q'(s, a) - V(s))), w_max) * ||pi(s) - a||^2 ]``
   (advantage-weighted regression on normalised actions, padded steps masked)
 
@@ -99,7 +102,10 @@ class IQLPolicy(Policy):
             tq = torch.minimum(*self.q_values(s.detach(), a, target=True))
             r, terminal = chunk_return(batch[K.REWARD].float(), pad, c.gamma)
             v_next = self.value(s_next).squeeze(-1)
-            target = r + (c.gamma ** c.horizon) * (~terminal).float() * v_next
+            steps = batch.get(K.NEXT_STEPS)  # fewer than H where the data ended first
+            disc = (c.gamma ** c.horizon if steps is None
+                    else c.gamma ** steps.to(v_next.device, v_next.dtype))
+            target = r + disc * (~terminal).float() * v_next
         v = self.value(s).squeeze(-1)
         v_loss = expectile_loss(tq - v, c.expectile).mean()
         q1, q2 = self.q_values(s, a)

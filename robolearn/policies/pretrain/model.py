@@ -2,7 +2,7 @@
 
 The model is a :class:`Policy` so the shared trainer, checkpoints and resume serve it
 unchanged; it is not in the policy registry's list (it is not something to deploy).  Its
-``obs_encoder.image_encoder`` is what later policies load (:func:`load_pretrained_encoder`).
+``obs_encoder`` (image and state encoders) is what later policies load (:func:`load_pretrained_encoder`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from robolearn.policies.base import WEIGHTS_FILE, Policy, resolve_policy_dir
 from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
-ENCODER_PREFIX = "obs_encoder.image_encoder."
+#: the parts of ``obs_encoder`` that encoder_init moves between runs
+ENCODER_PARTS = ("image_encoder", "state_encoder")
 
 
 def head(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Module:
@@ -89,28 +90,65 @@ class PretrainModel(Policy):
 
 
 def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = False) -> int:
-    """Copy a pretraining run's image encoder into ``policy.obs_encoder.image_encoder``.
+    """Copy a pretraining run's observation encoder into ``policy.obs_encoder``.
+
+    Moves the image encoder (``obs_encoder.image_encoder``) and, when the configs have one
+    (``state_encoder_dim > 0``), the learned state encoder, together with the observation
+    normalisation statistics they were trained with (an encoder expects its inputs scaled
+    as in pretraining, not by the few fine-tuning demos' statistics).
 
     ``path``: a run folder, checkpoint step folder or policy folder of a ``pretrain`` run
     (or of any policy with the same encoder). Returns the number of tensors loaded.
     """
+    import json
+
     from safetensors.torch import load_file
 
-    src = load_file(str(resolve_policy_dir(path) / WEIGHTS_FILE))
-    enc = {k[len(ENCODER_PREFIX):]: v for k, v in src.items() if k.startswith(ENCODER_PREFIX)}
-    target = getattr(getattr(policy, "obs_encoder", None), "image_encoder", None)
-    if target is None:
-        raise ValueError(f"{policy.name} has no obs_encoder.image_encoder to initialise")
-    if not enc:
-        raise ValueError(f"{path} holds no {ENCODER_PREFIX}* weights (not an image encoder run)")
-    mine = target.state_dict()
-    bad = [k for k in mine if k not in enc or enc[k].shape != mine[k].shape]
-    if bad:
-        raise ValueError(f"the encoder in {path} does not fit {policy.name}'s "
-                         f"(mismatched {bad[:3]}); use the same image_size, image_channels "
-                         f"and image_dim")
-    target.load_state_dict({k: enc[k] for k in mine})
-    if freeze:
-        for p in target.parameters():
-            p.requires_grad_(False)
-    return len(mine)
+    from robolearn.policies.base import CONFIG_FILE
+
+    src_dir = resolve_policy_dir(path)
+    src = load_file(str(src_dir / WEIGHTS_FILE))
+    enc = getattr(policy, "obs_encoder", None)
+    if enc is None:
+        raise ValueError(f"{policy.name} has no obs_encoder to initialise (encoder_init serves "
+                         f"bc, diffusion and iql)")
+    loaded = 0
+    for part in ENCODER_PARTS:
+        prefix = f"obs_encoder.{part}."
+        theirs = {k[len(prefix):]: v for k, v in src.items() if k.startswith(prefix)}
+        target = getattr(enc, part, None)
+        if target is None and not theirs:
+            continue
+        if target is None or not theirs:
+            field = "state_encoder_dim" if part == "state_encoder" else "image_keys"
+            raise ValueError(f"{path} {'has' if theirs else 'has no'} a {part} but "
+                             f"{policy.name} {'has none' if theirs else 'has one'}; use the "
+                             f"pretraining run's {field} for the policy")
+        mine = target.state_dict()
+        bad = [k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape]
+        if bad:
+            raise ValueError(f"the {part} in {path} does not fit {policy.name}'s (mismatched "
+                             f"{bad[:3]}); use the same image_size, image_channels, image_dim "
+                             f"and state_encoder_dim as the pretraining run")
+        target.load_state_dict({k: theirs[k] for k in mine})
+        loaded += len(mine)
+        if freeze:
+            for p in target.parameters():
+                p.requires_grad_(False)
+    if not loaded:
+        raise ValueError(f"{path} holds no obs_encoder.image_encoder/state_encoder weights "
+                         f"(not an encoder run)")
+    cfg = json.loads((src_dir / CONFIG_FILE).read_text()).get("config", {})
+    norm = policy.normalizer
+    for key in [K.OBS_STATE] + list(enc.image_keys):
+        mode_field = "state_norm" if key == K.OBS_STATE else "image_norm"
+        if cfg.get(mode_field, norm.modes.get(key)) != norm.modes.get(key):
+            raise ValueError(f"{path} normalised {key} with {mode_field}={cfg[mode_field]}, "
+                             f"{policy.name} with {norm.modes.get(key)}; use the same "
+                             f"policy.{mode_field}")
+        for stat in ("mean", "std", "min", "max"):
+            name = f"normalizer.{key.replace('.', '__')}__{stat}"
+            buf = getattr(norm, name.split(".", 1)[1], None)
+            if name in src and buf is not None and src[name].shape == buf.shape:
+                buf.copy_(src[name])
+    return loaded

@@ -1,0 +1,217 @@
+"""Inverse-dynamics pretraining vs scratch / BC / forward-dynamics pretraining, few demos.
+
+The protocol of Brandfonbrener et al. (2023) on MetaWorld, state observations:
+
+1. **Pretrain** the observation encoder (``train/pretrain``, a learned state MLP of
+   ``policy.state_encoder_dim`` features) on a multi-task store in which the task is latent
+   (no instruction reaches the encoder): ``inverse`` (a_t..a_{t+k-1} from o_t, o_{t+k}), and
+   the baselines ``bc`` (actions from o_t) and ``forward`` (o_{t+k} from o_t and actions).
+2. **Fine-tune** a ``bc`` policy with that encoder (``policy.encoder_init``; fine-tuned, and
+   frozen for inverse dynamics) on N demos of a held-out task, N in ``--demos``; ``scratch``
+   trains the same architecture from random weights.  N demos = a random subset (seeded) of
+   the held-out store's successful episodes, copied into their own store, so the
+   normalisation statistics come from those N demos only.
+3. **Evaluate** each fine-tuned policy on ``--trials`` episodes of the held-out task with
+   MetaWorld's success flag (seeds 100000.. = variants 0..49).
+
+Printed: success per method and N (mean +- std over ``--seeds``), and each method's ratio
+to ``scratch`` in the same run.  Written: ``results.json`` and ``idm.png`` in ``--out``.
+
+    python benchmarks/bench_idm.py --pretrain-store runs/mw/mt10.zarr \\
+        --heldout-store runs/mw/push-back.zarr --heldout metaworld/push-back-v3 --out runs/idm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("scratch", "inverse", "inverse_frozen", "forward", "bc")
+
+
+def _setup_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one core per job: jobs run side by side
+
+
+def pretrain(objective: str, a: dict) -> str:
+    """Pretrain the encoder with ``objective``; returns the run folder."""
+    _setup_worker()
+    from robolearn.cli.train import run
+    from robolearn.config import compose
+
+    out = Path(a["out"]) / "pretrain" / objective
+    if (out / "checkpoints").is_dir() and not a["force"]:
+        return str(out)
+    cfg = compose("train/pretrain", [
+        f"data.store={a['pretrain_store']}", f"out_dir={out}", f"steps={a['pretrain_steps']}",
+        f"policy.objective={objective}", f"policy.state_encoder_dim={a['state_dim']}",
+        "data.val_ratio=0", "val_every=0", "eval_every=0", f"save_every={a['pretrain_steps']}",
+        "data.batch_size=128", "progress=false", "seed=0",
+        f"optim.warmup_steps={min(300, a['pretrain_steps'] // 10)}"])
+    run(cfg)
+    return str(out)
+
+
+def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
+    """N successful episodes of ``src`` chosen by ``seed``, in their own store."""
+    from robolearn import keys as K
+    from robolearn.data.store import TrajectoryStore, copy_episodes
+
+    if dst.exists():
+        return str(dst)
+    s = TrajectoryStore.open(src, "r")
+    ok = [i for i, m in enumerate(s.all_episode_meta()) if m.get(K.META_SUCCESS)]
+    if len(ok) < n:
+        raise SystemExit(f"{src} has {len(ok)} successful episodes, {n} requested")
+    pick = sorted(np.random.default_rng(seed).choice(ok, n, replace=False).tolist())
+    tmp = dst.with_name(dst.name + ".tmp")
+    d = TrajectoryStore.create(str(tmp))
+    copy_episodes(s, d, pick)
+    tmp.rename(dst)
+    return str(dst)
+
+
+def finetune_eval(method: str, n: int, seed: int, a: dict) -> dict:
+    """Fine-tune bc with ``method``'s encoder on n demos and evaluate it."""
+    _setup_worker()
+    from robolearn.cli.train import run
+    from robolearn.config import compose
+    from robolearn.eval.run import evaluate
+    from robolearn.policies.base import load_policy, resolve_policy_dir
+
+    root = Path(a["out"])
+    res_file = root / "runs" / f"{method}_n{n}_s{seed}.json"
+    if res_file.exists() and not a["force"]:
+        return json.loads(res_file.read_text())
+    store = subset_store(a["heldout_store"], root / "demos" / f"n{n}_s{seed}.zarr", n, seed)
+    out = root / "runs" / f"{method}_n{n}_s{seed}"
+    over = [f"data.store={store}", f"out_dir={out}", f"steps={a['finetune_steps']}",
+            f"policy.state_encoder_dim={a['state_dim']}", "data.val_ratio=0", "val_every=0",
+            "eval_every=0", f"save_every={a['finetune_steps']}", "data.batch_size=64",
+            "progress=false", f"seed={seed}", "optim.warmup_steps=100", "optim.lr=3e-4",
+            "policy.lang_dim=0"]
+    if method != "scratch":
+        obj = method.removesuffix("_frozen")
+        over.append(f"policy.encoder_init={root / 'pretrain' / obj}")
+        if method.endswith("_frozen"):
+            over.append("policy.freeze_encoder=true")
+    t0 = time.perf_counter()
+    run(compose("train/bc", over))
+    train_s = time.perf_counter() - t0
+    policy = load_policy(resolve_policy_dir(out))
+    proto = compose("eval/metaworld_mt10", [
+        "checkpoint=unused", f"tasks=[{a['heldout']}]", f"trials={a['trials']}", "num_envs=1",
+        "videos=0"])
+    t1 = time.perf_counter()
+    rep = evaluate(policy, proto, out / "eval")
+    eval_s = time.perf_counter() - t1
+    t = rep["tasks"][0]
+    row = {"method": method, "n_demos": n, "seed": seed, "success_rate": t["success_rate"],
+           "successes": t["successes"], "trials": t["trials"], "train_s": train_s,
+           "eval_s": eval_s}
+    res_file.write_text(json.dumps(row))
+    print(f"{method:15s} n={n:3d} seed={seed}: {t['successes']}/{t['trials']} "
+          f"(train {train_s:.0f} s)", flush=True)
+    return row
+
+
+def summarise(rows: list[dict], methods: list[str], demos: list[int]) -> list[dict]:
+    table = []
+    for n in demos:
+        base = [r["success_rate"] for r in rows if r["method"] == "scratch" and r["n_demos"] == n]
+        for m in methods:
+            v = [r["success_rate"] for r in rows if r["method"] == m and r["n_demos"] == n]
+            if not v:
+                continue
+            mean = float(np.mean(v))
+            table.append({"method": m, "n_demos": n, "mean": mean, "std": float(np.std(v)),
+                          "seeds": len(v), "vs_scratch": (mean / np.mean(base)
+                                                          if base and np.mean(base) > 0 else None)})
+    return table
+
+
+def plot(table: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in dict.fromkeys(r["method"] for r in table):
+        rs = [r for r in table if r["method"] == m]
+        x = [r["n_demos"] for r in rs]
+        y = np.array([r["mean"] for r in rs]) * 100
+        s = np.array([r["std"] for r in rs]) * 100
+        ax.plot(x, y, marker="o", label=m)
+        ax.fill_between(x, y - s, y + s, alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["n_demos"] for r in table}))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("fine-tuning demos of the held-out task")
+    ax.set_ylabel("success (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pretrain-store", required=True, help="multi-task store (e.g. MT10)")
+    ap.add_argument("--heldout-store", required=True, help="demos of the held-out task")
+    ap.add_argument("--heldout", required=True, help="held-out eval task, metaworld/<env>")
+    ap.add_argument("--out", default="runs/bench_idm")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--demos", nargs="+", type=int, default=[5, 10, 25])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--pretrain-steps", type=int, default=3000)
+    ap.add_argument("--finetune-steps", type=int, default=1000)
+    ap.add_argument("--state-dim", type=int, default=128, help="policy.state_encoder_dim")
+    ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    ap.add_argument("--force", action="store_true", help="redo runs already in --out")
+    args = ap.parse_args()
+    a = {k: v for k, v in vars(args).items()}
+    root = Path(args.out)
+    for d in ("pretrain", "runs", "demos"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    objectives = sorted({m.removesuffix("_frozen") for m in args.methods} - {"scratch"})
+    # demo subsets first, in this process (jobs would race to create the same store)
+    for n in args.demos:
+        for s in range(args.seeds):
+            subset_store(args.heldout_store, root / "demos" / f"n{n}_s{s}.zarr", n, s)
+    with ProcessPoolExecutor(args.jobs) as ex:
+        list(ex.map(pretrain, objectives, [a] * len(objectives)))
+        print(f"pretrained {objectives} in {time.perf_counter() - t0:.0f} s", flush=True)
+        jobs = [(m, n, s) for n in args.demos for s in range(args.seeds) for m in args.methods]
+        futs = [ex.submit(finetune_eval, m, n, s, a) for m, n, s in jobs]
+        rows = [f.result() for f in futs]
+    table = summarise(rows, args.methods, args.demos)
+    print(f"\n{args.heldout}: bc fine-tuned on N demos, {args.trials} trials, "
+          f"{args.seeds} seeds (mean +- std); ratio = method / scratch in this run")
+    for r in table:
+        ratio = f"x{r['vs_scratch']:.2f}" if r["vs_scratch"] is not None else "-"
+        print(f"  N={r['n_demos']:3d} {r['method']:15s} {100 * r['mean']:5.1f} +- "
+              f"{100 * r['std']:4.1f} %   {ratio}")
+    (root / "results.json").write_text(json.dumps(
+        {"protocol": {k: v for k, v in a.items() if k != "force"}, "runs": rows,
+         "table": table, "wall_s": time.perf_counter() - t0}, indent=1))
+    plot(table, root / "idm.png", f"{args.heldout}: encoder pretraining on "
+         f"{Path(args.pretrain_store).name}, bc fine-tuning ({args.seeds} seeds)")
+    print(f"wrote {root / 'results.json'} and {root / 'idm.png'} "
+          f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
