@@ -31,19 +31,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import one_thread, train_and_eval
 
 METHODS = ("scratch", "inverse", "inverse_frozen", "forward", "bc")
 
 
-def _setup_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # one core per job: jobs run side by side
-
-
 def pretrain(objective: str, a: dict) -> str:
     """Pretrain the encoder with ``objective``; returns the run folder."""
-    _setup_worker()
+    one_thread()
     from robolearn.cli.train import run
     from robolearn.config import compose
 
@@ -81,45 +76,21 @@ def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
 
 def finetune_eval(method: str, n: int, seed: int, a: dict) -> dict:
     """Fine-tune bc with ``method``'s encoder on n demos and evaluate it."""
-    _setup_worker()
-    from robolearn.cli.train import run
-    from robolearn.config import compose
-    from robolearn.eval.run import evaluate
-    from robolearn.policies.base import load_policy, resolve_policy_dir
-
     root = Path(a["out"])
-    res_file = root / "runs" / f"{method}_n{n}_s{seed}.json"
-    if res_file.exists() and not a["force"]:
-        return json.loads(res_file.read_text())
     store = subset_store(a["heldout_store"], root / "demos" / f"n{n}_s{seed}.zarr", n, seed)
-    out = root / "runs" / f"{method}_n{n}_s{seed}"
-    over = [f"data.store={store}", f"out_dir={out}", f"steps={a['finetune_steps']}",
-            f"policy.state_encoder_dim={a['state_dim']}", "data.val_ratio=0", "val_every=0",
-            "eval_every=0", f"save_every={a['finetune_steps']}", "data.batch_size=64",
-            "progress=false", f"seed={seed}", "optim.warmup_steps=100", "optim.lr=3e-4",
-            "policy.lang_dim=0"]
+    over = [f"data.store={store}", f"steps={a['finetune_steps']}",
+            f"policy.state_encoder_dim={a['state_dim']}", "data.val_ratio=0",
+            f"save_every={a['finetune_steps']}", "data.batch_size=64", f"seed={seed}",
+            "optim.warmup_steps=100", "optim.lr=3e-4", "policy.lang_dim=0"]
     if method != "scratch":
-        obj = method.removesuffix("_frozen")
-        over.append(f"policy.encoder_init={root / 'pretrain' / obj}")
+        over.append(f"policy.encoder_init={root / 'pretrain' / method.removesuffix('_frozen')}")
         if method.endswith("_frozen"):
             over.append("policy.freeze_encoder=true")
-    t0 = time.perf_counter()
-    run(compose("train/bc", over))
-    train_s = time.perf_counter() - t0
-    policy = load_policy(resolve_policy_dir(out))
-    proto = compose("eval/metaworld_mt10", [
-        "checkpoint=unused", f"tasks=[{a['heldout']}]", f"trials={a['trials']}", "num_envs=1",
-        "videos=0"])
-    t1 = time.perf_counter()
-    rep = evaluate(policy, proto, out / "eval")
-    eval_s = time.perf_counter() - t1
-    t = rep["tasks"][0]
-    row = {"method": method, "n_demos": n, "seed": seed, "success_rate": t["success_rate"],
-           "successes": t["successes"], "trials": t["trials"], "train_s": train_s,
-           "eval_s": eval_s}
-    res_file.write_text(json.dumps(row))
-    print(f"{method:15s} n={n:3d} seed={seed}: {t['successes']}/{t['trials']} "
-          f"(train {train_s:.0f} s)", flush=True)
+    row = train_and_eval("train/bc", over, root / "runs" / f"{method}_n{n}_s{seed}",
+                         a["heldout"], a["trials"],
+                         extra={"method": method, "n_demos": n, "seed": seed})
+    print(f"{method:15s} n={n:3d} seed={seed}: {row['successes']}/{row['trials']} "
+          f"(train {row['train_s']:.0f} s)", flush=True)
     return row
 
 

@@ -91,13 +91,13 @@ def resolve_config(args: argparse.Namespace):
 
 
 def _check(cfg) -> None:
-    from robolearn.envs.metaworld import MT10, is_metaworld
-    from robolearn.envs.tasks import TASKS
+    from robolearn.envs.backends import backend_for
 
-    bad = [t for t in cfg.tasks if t not in TASKS and not is_metaworld(t)]
-    if bad:
-        raise SystemExit(f"error: unknown task(s) {bad}; known: {sorted(TASKS)} and MetaWorld's "
-                         f"metaworld/<env-name> (e.g. {', '.join('metaworld/' + t for t in MT10[:3])})")
+    for t in cfg.tasks:
+        try:
+            backend_for(t)
+        except KeyError as e:
+            raise SystemExit(f"error: {e.args[0]}") from None
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
     for name in ("noisy_fraction", "failed_fraction"):
@@ -125,15 +125,13 @@ def _open_or_create(out: str):
 def collect(cfg, progress: bool = True) -> dict:
     """Write ``cfg.episodes`` episodes; return a summary (also saved beside the store)."""
     from robolearn.data.store import is_remote
-    from robolearn.envs.assets import require_assets
-    from robolearn.envs import demos, metaworld
+    from robolearn.envs.backends import backend_for
     from robolearn.envs.demos import choose_quality
-    from robolearn.envs.tabletop_env import TabletopEnv
     from robolearn.utils.video import write_gif
 
     _check(cfg)
-    if not all(metaworld.is_metaworld(t) for t in cfg.tasks):
-        require_assets()
+    for b in {backend_for(t).name: backend_for(t) for t in cfg.tasks}.values():
+        b.require()
     out = str(cfg.out)
     run_dir = Path(cfg.gif_dir) if cfg.gif_dir else (
         Path(out).parent if not is_remote(out) else Path("runs/collect"))
@@ -153,17 +151,15 @@ def collect(cfg, progress: bool = True) -> dict:
             task = cfg.tasks[i % len(cfg.tasks)]
             seed = cfg.seed + i
             want_gif = cfg.gif and task not in gif_done
-            mw = metaworld.is_metaworld(task)
+            backend = backend_for(task)
             if task not in envs:
-                envs[task] = (metaworld.MetaWorldEnv(task, cameras=dataclasses.asdict(
-                    cfg.env.cameras), robot="", render_mode="rgb_array") if mw else
-                    TabletopEnv(task, config=cfg.env, render_mode="rgb_array"))
+                envs[task] = backend.make_collect_env(task, cfg.env)
             env = envs[task]
             quality = choose_quality(np.random.default_rng([seed, 104729]), cfg.noise,
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
-            rollout = metaworld.rollout if mw else demos.rollout
-            steps, meta = rollout(env, seed, quality=quality, noise=cfg.noise, video=frames)
+            steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
+                                          video=frames)
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})
@@ -175,7 +171,7 @@ def collect(cfg, progress: bool = True) -> dict:
             summary["episodes_written"] += 1
             if frames:
                 gif = run_dir / f"{task.replace('/', '_')}.gif"
-                write_gif(gif, frames, metaworld.VIDEO_FPS if mw else env.unwrapped.cfg.control_hz)
+                write_gif(gif, frames, backend.video_fps(env))
                 summary.setdefault("gifs", {})[task] = str(gif)
                 gif_done.add(task)
             if bar is not None:
@@ -201,15 +197,12 @@ def collect(cfg, progress: bool = True) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_tasks:
-        from robolearn.envs.tasks import TASKS
+        from robolearn.envs.backends import backends
 
-        from robolearn.envs.metaworld import MT10, instruction
-
-        for name, t in TASKS.items():
-            print(f"{name:22s} {t.description}  (e.g. '{t.instruction(t.sample_args(np.random.default_rng(0)))}')")
-        print("MetaWorld (pip install --no-deps metaworld==3.1.1; any of its v3 envs):")
-        for name in MT10:
-            print(f"  metaworld/{name:26s} {instruction(name)}  (MT10)")
+        for b in backends():
+            print(f"{b.name}:")
+            for name, desc in b.tasks():
+                print(f"  {name:28s} {desc}")
         return 0
     cfg = resolve_config(args)
     try:

@@ -17,14 +17,10 @@ import sys
 
 
 def _check_tasks(cfg) -> None:
-    from robolearn.envs.metaworld import is_metaworld, require_metaworld
-    from robolearn.envs.tasks import get_task
+    from robolearn.envs.backends import backend_for
 
     for t in cfg.tasks:
-        if is_metaworld(t):
-            require_metaworld()  # a clear install hint before any worker starts
-        else:
-            get_task(t)
+        backend_for(t).require()  # a clear install hint before any worker starts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
 
 
 def markdown(report: dict[str, Any]) -> str:
-    from robolearn.envs.metaworld import HORIZON, is_metaworld
+    from robolearn.envs.backends import backend_for
 
     p = report["protocol"]
     env = p["env"]
@@ -87,14 +87,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"chunk",
              f"- language: {p['language']}; {p['num_envs']} parallel envs; policy cameras "
              f"{[k.rsplit('.', 1)[-1] for k in report.get('image_keys', [])] or 'none'}"]
-    if not all(is_metaworld(t) for t in p["tasks"]):
-        lines.append(f"- tabletop sim: {env['robot']} at {env['control_hz']:g} Hz, action space "
-                     f"{env['action_space']}, cameras at {env['cameras']['resolution']} px, "
-                     f"randomisation {env['randomization']}")
-    if any(is_metaworld(t) for t in p["tasks"]):
-        lines.append(f"- MetaWorld v3 (its own success flag): Sawyer, 4-D hand delta + gripper "
-                     f"at 80 Hz, 39-D state, task variant = seed % 50, horizon {HORIZON} by "
-                     f"default")
+    for b in {backend_for(t).name: backend_for(t) for t in p["tasks"]}.values():
+        lines.append(f"- {b.describe(env)}")
     lines += [f"- wall time {report.get('wall_s', 0):.0f} s on {report.get('device', 'cpu')}", "",
               "## Results", "",
              "| task | success | 95% CI | trials | mean steps (successes) | plan progress |",

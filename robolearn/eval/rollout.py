@@ -34,27 +34,19 @@ PLAN_SKILLS = "plan_skills"
 
 # ---------------------------------------------------------------- env side (runs in workers)
 def make_eval_env(task: str, **env_kwargs):
-    """``make_env`` + :class:`PlanProgress` (picklable entry point for vector-env workers);
-    MetaWorld tasks (``metaworld/<env-name>``) get their backend's env, which reports its
-    own success and plan keys."""
-    from robolearn.envs.metaworld import MetaWorldEnv, is_metaworld
+    """The env of ``task`` from its backend (:mod:`robolearn.envs.backends`): the tabletop's
+    ``make_env`` + :class:`PlanProgress`, MetaWorld's env, ... (picklable entry point for
+    vector-env workers)."""
+    from robolearn.envs.backends import backend_for
 
-    if is_metaworld(task):
-        return MetaWorldEnv(task, **env_kwargs)  # its own horizon (max_episode_steps)
-    from robolearn.envs import make_env
-
-    return PlanProgress(make_env(task, **env_kwargs))
+    return backend_for(task).make_eval_env(task, **env_kwargs)
 
 
 def task_max_steps(task: str) -> int:
     """The default episode horizon of ``task`` (any backend)."""
-    from robolearn.envs import metaworld
+    from robolearn.envs.backends import backend_for
 
-    if metaworld.is_metaworld(task):
-        return metaworld.HORIZON
-    from robolearn.envs.tasks import get_task
-
-    return get_task(task).max_steps
+    return backend_for(task).horizon(task)
 
 
 class PlanProgress(gym.Wrapper):

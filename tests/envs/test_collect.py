@@ -164,3 +164,19 @@ def test_collect_module_is_import_light():
     code = "import sys, robolearn.cli.collect; print('mujoco' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tasks_come_from_the_backend_registry(capsys):
+    """Every tool looks tasks up in one registry: the tabletop and MetaWorld are backends."""
+    from robolearn.envs.backends import backend_for, backends
+
+    assert [b.name for b in backends()][:2] == ["tabletop", "metaworld"]
+    assert backend_for("PickPlace").name == "tabletop"
+    assert backend_for("metaworld/push-v3").name == "metaworld"
+    assert backend_for("PickPlace").horizon("PickPlace") == 160
+    assert backend_for("metaworld/push-v3").horizon("metaworld/push-v3") == 500
+    with pytest.raises(KeyError, match="metaworld/<env-name>"):
+        backend_for("Juggle")
+    assert main(["--list-tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "tabletop:" in out and "metaworld:" in out and "metaworld/pick-place-v3" in out

@@ -1,0 +1,46 @@
+"""Helpers the training benchmarks share: train a preset, then score it in sim."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def one_thread() -> None:
+    """One torch thread per job: benchmark jobs run side by side on the cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, trials: int,
+                   eval_preset: str = "eval/metaworld_mt10", extra: dict | None = None) -> dict:
+    """``robolearn-train preset`` into ``out``, then ``trials`` episodes of ``task``.
+
+    Returns (and caches as ``out.json``) the success, trial counts and wall times; a run
+    whose ``out.json`` exists is not repeated."""
+    from robolearn.cli.train import run
+    from robolearn.config import compose
+    from robolearn.eval.run import evaluate
+    from robolearn.policies.base import load_policy, resolve_policy_dir
+
+    res = out.with_suffix(".json")
+    if res.exists():
+        return json.loads(res.read_text())
+    one_thread()
+    t0 = time.perf_counter()
+    run(compose(preset, [f"out_dir={out}", "progress=false", "eval_every=0", "val_every=0"]
+                + overrides))
+    train_s = time.perf_counter() - t0
+    policy = load_policy(resolve_policy_dir(out))
+    proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{task}]", f"trials={trials}",
+                                  "num_envs=1", "videos=0"])
+    t1 = time.perf_counter()
+    rep = evaluate(policy, proto, out / "eval")
+    t = rep["tasks"][0]
+    row = {**(extra or {}), "success_rate": t["success_rate"], "successes": t["successes"],
+           "trials": t["trials"], "ci95": t["ci95"], "train_s": train_s,
+           "eval_s": time.perf_counter() - t1}
+    res.write_text(json.dumps(row))
+    return row
