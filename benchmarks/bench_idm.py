@@ -17,6 +17,7 @@ The protocol of Brandfonbrener et al. (2023) on MetaWorld, state observations:
 Printed: success per method and N (mean +- std over ``--seeds``), and each method's ratio
 to ``scratch`` in the same run.  Written: ``results.json`` and ``idm.png`` in ``--out``.
 
+    python benchmarks/bench_idm.py            # collects MT10 + push-back-v3 demos first
     python benchmarks/bench_idm.py --pretrain-store runs/mw/mt10.zarr \\
         --heldout-store runs/mw/push-back.zarr --heldout metaworld/push-back-v3 --out runs/idm
 """
@@ -31,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import one_thread, train_and_eval
+from common import ensure_store, one_thread, train_and_eval
 
 METHODS = ("scratch", "inverse", "inverse_frozen", "forward", "bc")
 
@@ -138,9 +139,12 @@ def plot(table: list[dict], path: Path, title: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pretrain-store", required=True, help="multi-task store (e.g. MT10)")
-    ap.add_argument("--heldout-store", required=True, help="demos of the held-out task")
-    ap.add_argument("--heldout", required=True, help="held-out eval task, metaworld/<env>")
+    ap.add_argument("--pretrain-store", default="",
+                    help="multi-task store (default: collect MT10, 300 episodes, into --out)")
+    ap.add_argument("--heldout-store", default="",
+                    help="demos of the held-out task (default: collect 50 into --out)")
+    ap.add_argument("--heldout", default="metaworld/push-back-v3",
+                    help="held-out eval task, metaworld/<env> (not in MT10)")
     ap.add_argument("--out", default="runs/bench_idm")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--demos", nargs="+", type=int, default=[5, 10, 25])
@@ -152,10 +156,16 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--force", action="store_true", help="redo runs already in --out")
     args = ap.parse_args()
-    a = {k: v for k, v in vars(args).items()}
     root = Path(args.out)
     for d in ("pretrain", "runs", "demos"):
         (root / d).mkdir(parents=True, exist_ok=True)
+    from robolearn.envs.metaworld import MT10
+
+    args.pretrain_store = args.pretrain_store or ensure_store(
+        root / "mt10.zarr", ["metaworld/" + t for t in MT10], 300)
+    args.heldout_store = args.heldout_store or ensure_store(
+        root / "heldout.zarr", [args.heldout], 50)
+    a = dict(vars(args))
     t0 = time.perf_counter()
     objectives = sorted({m.removesuffix("_frozen") for m in args.methods} - {"scratch"})
     # demo subsets first, in this process (jobs would race to create the same store)

@@ -14,6 +14,7 @@ Each is scored on ``--trials`` episodes of ``--task`` (MetaWorld's success flag)
 of ``--seeds`` training seeds.  Printed: success per method, mean +- std over seeds, and
 the ratio to ``bc`` in the same run; written: ``results.json`` and ``offline_rl.png``.
 
+    python benchmarks/bench_offline_rl.py     # collects the mixed push-back-v3 store first
     python benchmarks/bench_offline_rl.py --store runs/mw/pb_mixed.zarr \\
         --task metaworld/push-back-v3 --out runs/bench_offline_rl
 """
@@ -28,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import train_and_eval
+from common import ensure_store, train_and_eval
 
 METHODS = ("bc", "bc_success", "iql")
 
@@ -55,8 +56,9 @@ def job(method: str, seed: int, a: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--store", required=True, help="mixed-quality store")
-    ap.add_argument("--task", required=True, help="eval task, e.g. metaworld/push-back-v3")
+    ap.add_argument("--store", default="", help="mixed-quality store (default: collect 120 "
+                    "episodes of --task into --out: 30%% noisy, 40%% failed)")
+    ap.add_argument("--task", default="metaworld/push-back-v3", help="eval task")
     ap.add_argument("--out", default="runs/bench_offline_rl")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--seeds", type=int, default=1, help="training seeds per method")
@@ -71,9 +73,12 @@ def main() -> None:
     ap.add_argument("--expectile", type=float, default=0.7)
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     args = ap.parse_args()
-    a = dict(vars(args))
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
+    args.store = args.store or ensure_store(
+        root / "mixed.zarr", [args.task], 120,
+        ["noise=0.3", "noisy_fraction=0.3", "failed_fraction=0.4", "seed=1000"])
+    a = dict(vars(args))
     t0 = time.perf_counter()
     from robolearn import keys as K
     from robolearn.data.store import TrajectoryStore

@@ -44,3 +44,21 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, tria
            "eval_s": time.perf_counter() - t1}
     res.write_text(json.dumps(row))
     return row
+
+
+def ensure_store(path: str | Path, tasks: list[str], episodes: int,
+                 overrides: list[str] = ()) -> str:
+    """``path`` if it holds a store, else collect it with ``robolearn-collect`` (MetaWorld
+    presets: state only) - so the training benchmarks run from a fresh clone."""
+    from robolearn.cli.collect import collect
+    from robolearn.config import compose
+
+    p = Path(path)
+    if p.exists() and any(p.iterdir()):
+        return str(p)
+    print(f"collecting {episodes} episodes of {tasks} into {p}", flush=True)
+    cfg = compose("collect/metaworld_mt10", [f"tasks=[{','.join(tasks)}]",
+                                             f"episodes={episodes}", f"out={p}",
+                                             *overrides])
+    collect(cfg, progress=False)
+    return str(p)

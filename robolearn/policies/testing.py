@@ -139,3 +139,24 @@ def synthetic_policy(name: str, config=None, *, state_dim: int = 15, action_dim:
     cfg.resolve_features(ds.stats(), ds.image_keys)
     torch.manual_seed(seed)
     return get_policy_class(name)(cfg, ds.stats()), ds
+
+
+def fit_batch(model: torch.nn.Module, batch: dict, steps: int, lr: float,
+              cosine: bool = False) -> float:
+    """Adam on one fixed batch for ``steps`` steps (``model.after_optimizer_step`` after
+    each, as the trainer calls it); returns the last loss.  For tests whose answer is known
+    exactly (a linear dynamics, an MDP's values)."""
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
+    hook = getattr(model, "after_optimizer_step", None)
+    loss = torch.zeros(())
+    for _ in range(steps):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        if hook is not None:
+            hook()
+    return float(loss.item())

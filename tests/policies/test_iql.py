@@ -7,6 +7,7 @@ import torch
 from robolearn import keys as K
 from robolearn.policies.iql.config import IQLConfig
 from robolearn.policies.iql.model import IQLPolicy, chunk_return, expectile_loss
+from robolearn.policies.testing import fit_batch
 
 
 def _expectile(x, tau):
@@ -69,13 +70,7 @@ def test_iql_recovers_known_values_and_the_better_action():
                     target_tau=0.05)
     pol = IQLPolicy(cfg, _stats())
     batch = _mdp_batch()
-    opt = torch.optim.Adam(pol.parameters(), lr=3e-3)
-    for _ in range(1000):
-        loss = pol(batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        pol.after_optimizer_step()
+    fit_batch(pol, batch, 1000, lr=3e-3)
     pol.eval()
     obs = {K.OBS_STATE: torch.tensor([[[1.0]], [[-1.0]]]),
            K.pad_key(K.OBS_STATE): torch.zeros(2, 1, dtype=torch.bool), K.LANGUAGE: ["", ""]}

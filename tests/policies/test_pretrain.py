@@ -7,6 +7,7 @@ import torch
 from robolearn import keys as K
 from robolearn.policies.pretrain.config import PretrainConfig
 from robolearn.policies.pretrain.model import PretrainModel, load_pretrained_encoder
+from robolearn.policies.testing import fit_batch
 from tests.policies.conftest import build
 
 
@@ -31,15 +32,7 @@ def test_inverse_dynamics_recovers_known_linear_dynamics():
     model = PretrainModel(cfg, {K.OBS_STATE: _stats(d), K.ACTION: _stats(m)})
     batch = {K.OBS_STATE: s[:, None], K.next_key(K.OBS_STATE): s_next[:, None],
              K.ACTION: a[:, None], K.pad_key(K.ACTION): torch.zeros(n, 1, dtype=torch.bool)}
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 800)
-    for _ in range(800):
-        loss = model(batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    assert loss.item() < 1e-5
+    assert fit_batch(model, batch, 800, lr=0.05, cosine=True) < 1e-5
     test_s, test_a = torch.randn(8, d, generator=g), torch.randn(8, m, generator=g)
     pred = model.predict_action_chunk({K.OBS_STATE: test_s[:, None],
                                        K.next_key(K.OBS_STATE): (test_s @ A.T + test_a @ B.T)[:, None]})

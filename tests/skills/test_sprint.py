@@ -100,6 +100,7 @@ def test_iql_values_a_chain_no_trajectory_demonstrated(tmp_path):
     under pick: V(1, pick) = gamma, so V(0.5, chain) = gamma^2 and V(0, chain) = gamma^3."""
     from robolearn.policies.iql.config import IQLConfig
     from robolearn.policies.iql.model import IQLPolicy
+    from robolearn.policies.testing import fit_batch
 
     st = TrajectoryStore.create(tmp_path / "mdp.zarr")
     st.append_episode(*_episode([0.0, 0.5, 1.0], [1, 1, 0], ["reach", "reach", ""], True))
@@ -115,13 +116,7 @@ def test_iql_values_a_chain_no_trajectory_demonstrated(tmp_path):
     torch.manual_seed(0)
     model = IQLPolicy(cfg, stats)
     batch = ds.__getitems__(list(range(len(ds))))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(1500):
-        loss = model(batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        model.after_optimizer_step()
+    fit_batch(model, batch, 1500, lr=3e-3)
     chain = "reach, then pick"
 
     def v(x, text):
