@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ensure_store, one_thread, train_and_eval
+from common import ensure_store, one_thread, subset_store, train_and_eval
 
 METHODS = ("scratch", "inverse", "inverse_frozen", "forward", "bc")
 
@@ -54,25 +54,6 @@ def pretrain(objective: str, a: dict) -> str:
         f"optim.warmup_steps={min(300, a['pretrain_steps'] // 10)}"])
     run(cfg)
     return str(out)
-
-
-def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
-    """N successful episodes of ``src`` chosen by ``seed``, in their own store."""
-    from robolearn import keys as K
-    from robolearn.data.store import TrajectoryStore, copy_episodes
-
-    if dst.exists():
-        return str(dst)
-    s = TrajectoryStore.open(src, "r")
-    ok = [i for i, m in enumerate(s.all_episode_meta()) if m.get(K.META_SUCCESS)]
-    if len(ok) < n:
-        raise SystemExit(f"{src} has {len(ok)} successful episodes, {n} requested")
-    pick = sorted(np.random.default_rng(seed).choice(ok, n, replace=False).tolist())
-    tmp = dst.with_name(dst.name + ".tmp")
-    d = TrajectoryStore.create(str(tmp))
-    copy_episodes(s, d, pick)
-    tmp.rename(dst)
-    return str(dst)
 
 
 def finetune_eval(method: str, n: int, seed: int, a: dict) -> dict:

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def one_thread() -> None:
     """One torch thread per job: benchmark jobs run side by side on the cores."""
@@ -15,7 +17,8 @@ def one_thread() -> None:
 
 
 def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, trials: int,
-                   eval_preset: str = "eval/metaworld_mt10", extra: dict | None = None) -> dict:
+                   eval_preset: str = "eval/metaworld_mt10", extra: dict | None = None,
+                   eval_overrides: list[str] = ()) -> dict:
     """``robolearn-train preset`` into ``out``, then ``trials`` episodes of ``task``.
 
     Returns (and caches as ``out.json``) the success, trial counts and wall times; a run
@@ -35,7 +38,7 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, tria
     train_s = time.perf_counter() - t0
     policy = load_policy(resolve_policy_dir(out))
     proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{task}]", f"trials={trials}",
-                                  "num_envs=1", "videos=0"])
+                                  "num_envs=1", "videos=0", *eval_overrides])
     t1 = time.perf_counter()
     rep = evaluate(policy, proto, out / "eval")
     t = rep["tasks"][0]
@@ -47,7 +50,7 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, tria
 
 
 def ensure_store(path: str | Path, tasks: list[str], episodes: int,
-                 overrides: list[str] = ()) -> str:
+                 overrides: list[str] = (), preset: str = "collect/metaworld_mt10") -> str:
     """``path`` if it holds a store, else collect it with ``robolearn-collect`` (MetaWorld
     presets: state only) - so the training benchmarks run from a fresh clone."""
     from robolearn.cli.collect import collect
@@ -57,8 +60,26 @@ def ensure_store(path: str | Path, tasks: list[str], episodes: int,
     if p.exists() and any(p.iterdir()):
         return str(p)
     print(f"collecting {episodes} episodes of {tasks} into {p}", flush=True)
-    cfg = compose("collect/metaworld_mt10", [f"tasks=[{','.join(tasks)}]",
-                                             f"episodes={episodes}", f"out={p}",
-                                             *overrides])
+    cfg = compose(preset, [f"tasks=[{','.join(tasks)}]",
+                           f"episodes={episodes}", f"out={p}", *overrides])
     collect(cfg, progress=False)
     return str(p)
+
+
+def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
+    """N successful episodes of ``src`` chosen by ``seed``, in their own store."""
+    from robolearn import keys as K
+    from robolearn.data.store import TrajectoryStore, copy_episodes
+
+    if dst.exists():
+        return str(dst)
+    s = TrajectoryStore.open(src, "r")
+    ok = [i for i, m in enumerate(s.all_episode_meta()) if m.get(K.META_SUCCESS)]
+    if len(ok) < n:
+        raise SystemExit(f"{src} has {len(ok)} successful episodes, {n} requested")
+    pick = sorted(np.random.default_rng(seed).choice(ok, n, replace=False).tolist())
+    tmp = dst.with_name(dst.name + ".tmp")
+    d = TrajectoryStore.create(str(tmp))
+    copy_episodes(s, d, pick)
+    tmp.rename(dst)
+    return str(dst)

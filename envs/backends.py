@@ -104,7 +104,8 @@ def _tabletop_horizon(task: str) -> int:
 def _tabletop_describe(env: dict) -> str:
     return (f"tabletop sim: {env['robot']} at {env['control_hz']:g} Hz, action space "
             f"{env['action_space']}, cameras at {env['cameras']['resolution']} px, "
-            f"randomisation {env['randomization']}")
+            f"randomisation {env['randomization']}"
+            + ("; observation.state includes the object state" if env.get("object_state") else ""))
 
 
 def _tabletop_require() -> None:

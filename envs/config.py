@@ -62,6 +62,8 @@ class EnvConfig:
     """Camera settings."""
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     """Domain randomisation settings."""
+    object_state: bool = False
+    """Append the scene's state to observation.state (each cube's xyz, bowl xyz, pad xyz, drawer opening: 16 values): privileged state for fast state-only learning in sim; a real robot does not have it, so image policies leave it off."""
 
 
 @dataclass

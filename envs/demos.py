@@ -29,10 +29,16 @@ TYPICAL_STEPS = {"reach": 10, "pick": 32, "place": 26, "push": 60, "open_drawer"
                  "close_drawer": 42}
 
 
+def state_layout(obs: dict) -> tuple[str, ...]:
+    """The observation keys ``observation.state`` concatenates: :data:`STATE_LAYOUT`, and
+    ``objects`` when the env gives the scene's state (``EnvConfig.object_state``)."""
+    return STATE_LAYOUT + (("objects",) if "objects" in obs else ())
+
+
 def state_vector(obs: dict) -> np.ndarray:
-    """``observation.state``: joint_pos (n), gripper (1), ee_pose (7) -> float32 (..., n + 8)
-    (batched observations of a vector env work too)."""
-    return np.concatenate([obs[k] for k in STATE_LAYOUT], axis=-1).astype(np.float32)
+    """``observation.state``: joint_pos (n), gripper (1), ee_pose (7) [, objects (16)] ->
+    float32 (..., n + 8 [+ 16]) (batched observations of a vector env work too)."""
+    return np.concatenate([obs[k] for k in state_layout(obs)], axis=-1).astype(np.float32)
 
 
 def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float,
@@ -120,7 +126,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             "noise": float(noise) if quality == "noisy" else 0.0,
             "task_args": dict(base.task_args), "plan": [[s, a] for s, a in
                                                         task.plan(base.task_args)],
-            "state_layout": {k: int(np.asarray(obs[k]).shape[0]) for k in STATE_LAYOUT},
+            "state_layout": {k: int(np.asarray(obs[k]).shape[0]) for k in state_layout(obs)},
             "final_symbolic_state": info["symbolic_state"]["facts"], "env_id":
             f"robolearn/{task.name}-v0"}
     return steps, meta

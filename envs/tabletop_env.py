@@ -56,6 +56,19 @@ def _merge(cfg: EnvConfig, overrides: dict) -> EnvConfig:
     return cfg
 
 
+
+#: size of the privileged scene state (``EnvConfig.object_state``): 3 cubes, bowl, pad (xyz
+#: each) and the drawer's opening
+OBJECT_STATE_DIM = 16
+
+
+def object_state(sim) -> np.ndarray:
+    """The scene's state: each cube's xyz (in ``sim.cube_names`` order), the bowl's and the
+    pad's xyz, the drawer's opening (m)."""
+    parts = [sim.object_pos(c) for c in sim.cube_names] + [sim.object_pos("bowl"),
+                                                           sim.object_pos("pad")]
+    return np.concatenate(parts + [[sim.drawer_opening()]]).astype(np.float32)
+
 class TabletopEnv(gym.Env):
     """A tabletop task with a real arm; see the module docstring for spaces and info."""
 
@@ -87,6 +100,8 @@ class TabletopEnv(gym.Env):
                "joint_vel": spaces.Box(-100.0, 100.0, (n,), np.float32),
                "gripper": spaces.Box(0.0, 1.0, (1,), np.float32),
                "ee_pose": spaces.Box(-10.0, 10.0, (7,), np.float32)}
+        if self.cfg.object_state:
+            obs["objects"] = spaces.Box(-10.0, 10.0, (OBJECT_STATE_DIM,), np.float32)
         if cam.names:
             r = cam.resolution
             obs["images"] = spaces.Dict({c: spaces.Box(0, 255, (r, r, 3), np.uint8)
@@ -166,6 +181,8 @@ class TabletopEnv(gym.Env):
                "joint_vel": np.clip(d.qvel[s.arm_dofadr], -100, 100).astype(np.float32),
                "gripper": np.array([s.gripper_closure()], np.float32),
                "ee_pose": s.ee_pose().astype(np.float32)}
+        if self.cfg.object_state:
+            obs["objects"] = object_state(s)
         if names:
             res = resolution or cam.resolution
             obs["images"] = {c: s.render(c, res) for c in names}

@@ -45,13 +45,22 @@ def build_datasets(cfg):
         print(f"data.success_only: {len(train_eps) + len(val_eps)} of {store.n_episodes} "
               f"episodes succeeded and are used")
     cams = p.image_keys or d.image_keys or None
+    if d.instruction not in ("step", "episode"):
+        raise SystemExit(f"data.instruction must be step or episode, got {d.instruction!r}")
     tasks = None
-    if d.sprint:
-        from robolearn.skills.sprint import sprint_tasks, summarise_tasks
-        from robolearn.skills.seed import primitive_skills
+    if d.instruction == "episode":  # every window told its episode's whole instruction
+        from robolearn.data.dataset import SegmentTask
 
-        tasks = sprint_tasks(store, {s.name: s for s in primitive_skills()},
-                             chains_per_segment=d.sprint_chains, seed=d.seed)
+        tasks = [SegmentTask(i, 0, int(n), str(m.get(K.META_INSTRUCTION, "")),
+                             reward_at_end=bool(m.get(K.META_SUCCESS)))
+                 for i, (n, m) in enumerate(zip(store.episode_lengths, store.all_episode_meta()))]
+    if d.sprint:
+        from robolearn.skills.seed import primitive_skills
+        from robolearn.skills.sprint import sprint_tasks, summarise_tasks
+
+        tasks = (tasks or []) + sprint_tasks(
+            store, {s.name: s for s in primitive_skills()}, chains_per_segment=d.sprint_chains,
+            keep_episodes=tasks is None, seed=d.seed)
         print(f"data.sprint: {summarise_tasks(tasks)} tasks")
     common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,
                   memory_budget_mb=d.memory_budget_mb,
@@ -81,6 +90,11 @@ def run(cfg, evaluator=None):
     cfg.policy.resolve_features(stats, image_keys=train.image_keys)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
+    if cfg.policy.init_from:
+        from robolearn.policies.pretrain.model import load_pretrained_policy
+
+        n = load_pretrained_policy(policy, cfg.policy.init_from)
+        print(f"policy: {n} tensors (weights and stats) from {cfg.policy.init_from}")
     if cfg.policy.encoder_init:
         from robolearn.policies.pretrain.model import load_pretrained_encoder
 

@@ -35,6 +35,8 @@ class SamplerConfig:
     """Also load the observation window k steps ahead (next.*) for inverse dynamics / offline RL (0 = no)."""
     success_only: bool = False
     """Use only episodes whose metadata says success (imitation from mixed-quality stores; offline RL wants them all)."""
+    instruction: str = "step"
+    """What each window is told: step = the store's per-step language (the skill being done, as the collectors annotate it); episode = its episode's instruction (the whole task, e.g. for long-horizon fine-tuning)."""
     sprint: bool = False
     """Train on SPRINT's tasks from the store's per-step skill labels: every skill segment, relabelled chains (robolearn-skills relabel) and cross-trajectory chains that iql values through the next skill (robolearn.skills.sprint)."""
     sprint_chains: int = 2

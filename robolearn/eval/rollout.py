@@ -85,6 +85,19 @@ class PlanProgress(gym.Wrapper):
 
 
 # ---------------------------------------------------------------- policy side
+def check_state_dim(env_dim: int, policy, task: str) -> None:
+    """Fail before the first step when the env's state is not the policy's (e.g. a policy
+    trained with the tabletop's object state evaluated without ``env.object_state``)."""
+    want = int(getattr(policy.config, "state_dim", 0) or 0)
+    if want and env_dim != want:
+        hint = (" - set env.object_state=true (it was trained with the object state)"
+                if want == env_dim + 16 else
+                " - set env.object_state=false" if env_dim == want + 16 else
+                "; evaluate with the env settings (robot, object_state) it was trained with")
+        raise ValueError(f"{task}: the env gives a {env_dim}-D observation.state but the policy "
+                         f"reads {want}-D{hint}")
+
+
 def env_obs_to_policy(obs: dict, cameras: list[str]) -> dict[str, np.ndarray]:
     """A (batched) env observation -> store keys: ``observation.state`` (N, D) and
     ``observation.images.<cam>`` uint8 (N, 3, R, R), laid out exactly as the collectors
@@ -260,6 +273,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
         first[: min(n_envs, protocol.trials)] = True
         obs = start(first)
         active = set(np.flatnonzero(first).tolist())
+        check_state_dim(env_obs_to_policy(obs, [])[K.OBS_STATE].shape[-1], policy, task)
         while active:
             step_obs = env_obs_to_policy(obs, cameras)
             for i in active:

@@ -36,6 +36,8 @@ class PolicyConfig:
     """Initialise the image encoder from a pretraining run (train/pretrain) or any policy with the same encoder ("" = random)."""
     freeze_encoder: bool = False
     """Keep the initialised encoders (image and state) fixed while training (the frozen-feature protocol)."""
+    init_from: str = ""
+    """Start from every weight (and the normalisation statistics) of a run, checkpoint or policy folder of the same policy type and sizes: fine-tuning a pretrained policy ("" = fresh)."""
     state_encoder_dim: int = 0
     """Conv-based policies (bc, diffusion, iql, pretrain): encode observation.state with a learned MLP to this many features, which train/pretrain can pretrain and encoder_init moves like the image encoder (0 = feed the normalised state as it is)."""
     state_norm: str = "mean_std"

@@ -193,3 +193,26 @@ def test_eval_config_composes_from_presets():
 
     cfg = compose("eval/primitives", ["checkpoint=x"])
     assert isinstance(cfg, EvalConfig) and "OpenDrawer" in cfg.tasks and cfg.trials == 50
+
+
+@pytest.mark.sim
+def test_object_state_env_and_policy_must_agree(_assets):
+    """A 15-D-state policy in an env that appends the object state (31-D) fails before the
+    first step, naming the setting to change; with the setting it runs."""
+    from robolearn.eval.rollout import evaluate_task
+    from robolearn.policies.bc.config import BCConfig
+    from robolearn.policies.bc.model import BCPolicy
+    from robolearn.policies.testing import SyntheticWindowDataset
+
+    cfg = BCConfig.tiny()
+    ds = SyntheticWindowDataset(state_dim=15, action_dim=8, cameras=[], n_obs=cfg.n_obs,
+                                horizon=cfg.horizon)
+    cfg.resolve_features(ds.stats(), [])
+    pol = BCPolicy(cfg, ds.stats())
+    proto = EvalProtocol(tasks=["Reach"], trials=1, max_steps=2, num_envs=1, videos=0)
+    proto.env.cameras.names = []
+    proto.env.object_state = True
+    with pytest.raises(ValueError, match="env.object_state=false"):
+        evaluate_task(pol, "Reach", proto)
+    proto.env.object_state = False
+    assert len(evaluate_task(pol, "Reach", proto).trials) == 1

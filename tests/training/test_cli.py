@@ -103,3 +103,22 @@ def test_iql_trains_on_sprint_tasks_and_resumes(tmp_path, capsys):
     assert main(args + ["steps=4", "resume=true"]) == 0
     assert "done: step 4" in capsys.readouterr().out
     assert latest_checkpoint(out).name.endswith("4")
+
+
+def test_episode_instructions_replace_the_step_language(tmp_path):
+    """data.instruction=episode: every window is told its episode's whole instruction."""
+    from robolearn.cli.train import build_datasets
+    from robolearn.data.testing import make_synthetic_store
+
+    store = tmp_path / "s.zarr"
+    make_synthetic_store(store, lengths=(6, 5), cameras=()).close()
+    cfg = compose("train/bc_tiny", [f"data.store={store}", "data.val_ratio=0",
+                                    "data.instruction=episode"])
+    train, _, _ = build_datasets(cfg)
+    b = train.__getitems__(list(range(len(train))))
+    assert len(train) == 11 and set(b[K.LANGUAGE]) == {"task 0", "task 1"}
+    assert b[K.REWARD][:6, 0].tolist() == [0] * 6  # episode 0 failed: no success reward
+    assert b[K.REWARD][10, 0] == 1.0  # episode 1 succeeded on its last step
+    bad = compose("train/bc_tiny", [f"data.store={store}", "data.instruction=plan"])
+    with pytest.raises(SystemExit, match="step or episode"):
+        build_datasets(bad)

@@ -89,6 +89,29 @@ class PretrainModel(Policy):
                                                                        c.action_dim))
 
 
+def load_pretrained_policy(policy: Policy, path: str | Path) -> int:
+    """Copy all weights and normalisation statistics of the policy at ``path`` (a run,
+    checkpoint step or policy folder of the same type and sizes) into ``policy``."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from robolearn.policies.base import CONFIG_FILE
+
+    src_dir = resolve_policy_dir(path)
+    kind = json.loads((src_dir / CONFIG_FILE).read_text()).get("type")
+    if kind != policy.name:
+        raise ValueError(f"{path} holds a {kind} policy; init_from needs a {policy.name} one")
+    src = load_file(str(src_dir / WEIGHTS_FILE))
+    mine = policy.state_dict()
+    bad = sorted(k for k in mine if k not in src or src[k].shape != mine[k].shape)
+    if bad:
+        raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
+                         f"use the pretraining run's policy sizes")
+    policy.load_state_dict({k: src[k] for k in mine})
+    return len(mine)
+
+
 def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = False) -> int:
     """Copy a pretraining run's observation encoder into ``policy.obs_encoder``.
 
