@@ -108,6 +108,7 @@ def plot(table: list[dict], path: Path, title: str) -> None:
     ax.set_xscale("log")
     ax.set_xticks(sorted({r["n_demos"] for r in table}))
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("fine-tuning demos of the held-out task")
     ax.set_ylabel("success (%)")
     ax.set_title(title, fontsize=9)

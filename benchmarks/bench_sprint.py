@@ -110,6 +110,9 @@ def main() -> None:
         root / "target.zarr", [args.task], 2 * args.demos, coll + ["seed=5000"],
         preset="collect/pickplace")
     a = dict(vars(args))
+    for s in range(args.seeds):  # here, not in the jobs (they would race to create them)
+        subset_store(args.target_store, root / "demos" / f"n{args.demos}_s{s}.zarr",
+                     args.demos, s)
     with ProcessPoolExecutor(args.jobs) as ex:
         pre = sorted({m for m in args.methods if m != "scratch"})
         list(ex.map(pretrain, pre, [a] * len(pre)))

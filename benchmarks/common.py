@@ -79,7 +79,7 @@ def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
         raise SystemExit(f"{src} has {len(ok)} successful episodes, {n} requested")
     pick = sorted(np.random.default_rng(seed).choice(ok, n, replace=False).tolist())
     tmp = dst.with_name(dst.name + ".tmp")
-    d = TrajectoryStore.create(str(tmp))
+    d = TrajectoryStore.create(str(tmp), overwrite=True)
     copy_episodes(s, d, pick)
     tmp.rename(dst)
     return str(dst)
