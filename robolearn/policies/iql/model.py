@@ -103,8 +103,10 @@ class IQLPolicy(Policy):
             r, terminal = chunk_return(batch[K.REWARD].float(), pad, c.gamma)
             v_next = self.value(s_next).squeeze(-1)
             steps = batch.get(K.NEXT_STEPS)  # fewer than H where the data ended first
+            # at an episode's last step s' is s itself: discount at least once, so a
+            # truncated (unsuccessful) end does not become a value-preserving self-loop
             disc = (c.gamma ** c.horizon if steps is None
-                    else c.gamma ** steps.to(v_next.device, v_next.dtype))
+                    else c.gamma ** steps.to(v_next.device, v_next.dtype).clamp_min(1.0))
             target = r + disc * (~terminal).float() * v_next
         v = self.value(s).squeeze(-1)
         v_loss = expectile_loss(tq - v, c.expectile).mean()
