@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ensure_store, train_and_eval
+from common import bar_plot, ensure_store, train_and_eval
 
 METHODS = ("bc", "bc_success", "iql")
 
@@ -107,19 +107,7 @@ def main() -> None:
     (root / "results.json").write_text(json.dumps(
         {"protocol": a, "data_mix": mix, "runs": rows, "table": table,
          "wall_s": time.perf_counter() - t0}, indent=1))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar([r["method"] for r in table], [100 * r["mean"] for r in table],
-           yerr=[100 * r["std"] for r in table], color=["#999", "#69c", "#c63"][:len(table)])
-    ax.set_ylabel("success (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(f"{args.task}: mixed-quality data {mix}", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(root / "offline_rl.png", dpi=120)
+    bar_plot(table, root / "offline_rl.png", f"{args.task}: mixed-quality data {mix}")
     print(f"wrote {root / 'results.json'} and {root / 'offline_rl.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
 

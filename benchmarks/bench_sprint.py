@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from common import ensure_store, one_thread, subset_store, train_and_eval
+from common import bar_plot, ensure_store, one_thread, subset_store, train_and_eval
 
 METHODS = ("lbc", "sprint", "scratch")
 ENV = ["env.object_state=true", "env.cameras.names=[]"]
@@ -134,19 +134,7 @@ def main() -> None:
     (root / "results.json").write_text(json.dumps(
         {"protocol": a, "runs": rows, "table": table, "wall_s": time.perf_counter() - t0},
         indent=1))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar([r["method"] for r in table], [100 * r["mean"] for r in table],
-           yerr=[100 * r["std"] for r in table], color="#69c")
-    ax.set_ylabel("success (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(f"{args.task} after {args.demos} demos", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(root / "sprint.png", dpi=120)
+    bar_plot(table, root / "sprint.png", f"{args.task} after {args.demos} demos")
     print(f"wrote {root / 'results.json'} and {root / 'sprint.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
 

@@ -83,3 +83,23 @@ def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
     copy_episodes(s, d, pick)
     tmp.rename(dst)
     return str(dst)
+
+
+def bar_plot(table: list[dict], path: Path, title: str) -> None:
+    """Success per method (``table`` rows: method, mean, std) as a bar chart PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    colors = ["#999", "#69c", "#c63", "#6a6"]
+    ax.bar([r["method"] for r in table], [100 * r["mean"] for r in table],
+           yerr=[100 * r["std"] for r in table],
+           color=[colors[i % len(colors)] for i in range(len(table))])
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -152,11 +152,8 @@ def test_replayed_expert_succeeds_on_the_protocol_seeds(_assets, tmp_path):
     assert not trials[1]["video"]  # videos=1
 
 
-@pytest.mark.sim
-def test_parallel_envs_run_every_trial_once_and_time_out(_assets, tmp_path):
-    """A policy that holds still fails every trial at the horizon; three trials on two
-    workers each run exactly once, in seed order."""
-    from robolearn.eval.rollout import evaluate_task
+def _state_bc():
+    """An untrained tiny bc reading the Panda's 15-D state (no cameras)."""
     from robolearn.policies.bc.config import BCConfig
     from robolearn.policies.bc.model import BCPolicy
     from robolearn.policies.testing import SyntheticWindowDataset
@@ -165,7 +162,15 @@ def test_parallel_envs_run_every_trial_once_and_time_out(_assets, tmp_path):
     ds = SyntheticWindowDataset(state_dim=15, action_dim=8, cameras=[], n_obs=cfg.n_obs,
                                 horizon=cfg.horizon)
     cfg.resolve_features(ds.stats(), [])
-    pol = BCPolicy(cfg, ds.stats())
+    return BCPolicy(cfg, ds.stats())
+
+
+@pytest.mark.sim
+def test_parallel_envs_run_every_trial_once_and_time_out(_assets, tmp_path):
+    """A policy that holds still fails every trial at the horizon; three trials on two
+    workers each run exactly once, in seed order."""
+    from robolearn.eval.rollout import evaluate_task
+    pol = _state_bc()
     proto = EvalProtocol(tasks=["Reach"], trials=3, max_steps=6, num_envs=2, videos=0)
     res = evaluate_task(pol, "Reach", proto)
     assert [t.trial for t in res.trials] == [0, 1, 2]
@@ -200,15 +205,7 @@ def test_object_state_env_and_policy_must_agree(_assets):
     """A 15-D-state policy in an env that appends the object state (31-D) fails before the
     first step, naming the setting to change; with the setting it runs."""
     from robolearn.eval.rollout import evaluate_task
-    from robolearn.policies.bc.config import BCConfig
-    from robolearn.policies.bc.model import BCPolicy
-    from robolearn.policies.testing import SyntheticWindowDataset
-
-    cfg = BCConfig.tiny()
-    ds = SyntheticWindowDataset(state_dim=15, action_dim=8, cameras=[], n_obs=cfg.n_obs,
-                                horizon=cfg.horizon)
-    cfg.resolve_features(ds.stats(), [])
-    pol = BCPolicy(cfg, ds.stats())
+    pol = _state_bc()
     proto = EvalProtocol(tasks=["Reach"], trials=1, max_steps=2, num_envs=1, videos=0)
     proto.env.cameras.names = []
     proto.env.object_state = True
