@@ -41,8 +41,8 @@ class EnvBackend:
     """Raise a clear error with the install command when the simulator is missing."""
     tasks: Callable[[], list[tuple[str, str]]]
     """``(task name, description)`` for ``--list-tasks``."""
-    check_task: Callable[[str], None]
-    """Raise ``KeyError`` naming the known tasks when a task name is not valid."""
+    naming: str = ""
+    """How its task names are formed, when not only the listed ones (for error messages)."""
 
 
 _BACKENDS: dict[str, EnvBackend] = {}
@@ -60,20 +60,29 @@ def backend_for(task: str) -> EnvBackend:
     """The backend that owns ``task``, or a ``KeyError`` listing what exists."""
     for b in _BACKENDS.values():
         if b.owns(task):
-            b.check_task(task)
             return b
-    from robolearn.envs.metaworld import MT10, PREFIX
+    known = []
+    for b in _BACKENDS.values():
+        names = [n for n, _ in b.tasks()]
+        known.append(f"{b.name}: {b.naming or ', '.join(names)}"
+                     + (f" (e.g. {', '.join(names[:3])})" if b.naming else ""))
+    raise KeyError(f"unknown task {task!r}; known: {'; '.join(known)}")
 
-    raise KeyError(f"unknown task {task!r}; known: the tabletop's {sorted(_tabletop_names())} "
-                   f"and MetaWorld's {PREFIX}<env-name> (e.g. "
-                   f"{', '.join(PREFIX + t for t in MT10[:3])})")
+
+def backends_for(tasks) -> list[EnvBackend]:
+    """The distinct backends of ``tasks``, in order of first use."""
+    out: dict[str, EnvBackend] = {}
+    for t in tasks:
+        b = backend_for(t)
+        out.setdefault(b.name, b)
+    return list(out.values())
 
 
 # ----------------------------------------------------------------------------- tabletop
-def _tabletop_names() -> list[str]:
+def _tabletop_owns(task: str) -> bool:
     from robolearn.envs.tasks import TASKS
 
-    return list(TASKS)
+    return task in TASKS
 
 
 def _tabletop_eval_env(task: str, **env_kwargs):
@@ -119,14 +128,10 @@ def _tabletop_tasks() -> list[tuple[str, str]]:
 
     from robolearn.envs.tasks import TASKS
 
-    return [(n, f"{t.description}  (e.g. '{t.instruction(t.sample_args(np.random.default_rng(0)))}')")
-            for n, t in TASKS.items()]
+    def example(t) -> str:  # the same example every time: args drawn with seed 0
+        return t.instruction(t.sample_args(np.random.default_rng(0)))
 
-
-def _tabletop_check(task: str) -> None:
-    from robolearn.envs.tasks import get_task
-
-    get_task(task)
+    return [(n, f"{t.description}  (e.g. '{example(t)}')") for n, t in TASKS.items()]
 
 
 # ---------------------------------------------------------------------------- metaworld
@@ -188,13 +193,13 @@ def _mw_video_fps(env) -> float:
 
 
 register_backend(EnvBackend(
-    name="tabletop", owns=lambda t: t in _tabletop_names(),
+    name="tabletop", owns=_tabletop_owns,
     make_eval_env=_tabletop_eval_env, make_collect_env=_tabletop_collect_env,
     rollout=_tabletop_rollout, horizon=_tabletop_horizon,
     video_fps=lambda env: env.unwrapped.cfg.control_hz, describe=_tabletop_describe,
-    require=_tabletop_require, tasks=_tabletop_tasks, check_task=_tabletop_check))
+    require=_tabletop_require, tasks=_tabletop_tasks))
 register_backend(EnvBackend(
     name="metaworld", owns=_mw_owns, make_eval_env=_mw_eval_env,
     make_collect_env=_mw_collect_env, rollout=_mw_rollout, horizon=_mw_horizon,
     video_fps=_mw_video_fps, describe=_mw_describe, require=_mw_require, tasks=_mw_tasks,
-    check_task=lambda t: None))
+    naming="metaworld/<env-name>, any MetaWorld v3 env"))

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+#: size of the privileged scene state (``EnvConfig.object_state``): 3 cubes, bowl, pad (xyz
+#: each) and the drawer's opening
+OBJECT_STATE_DIM = 16
+
+
 @dataclass
 class CameraConfig:
     """Learning cameras and the video camera."""

@@ -35,7 +35,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-from robolearn.envs.config import EnvConfig  # noqa: E402
+from robolearn.envs.config import OBJECT_STATE_DIM, EnvConfig  # noqa: E402
 from robolearn.envs.randomize import VisualRandomizer, sample_layout  # noqa: E402
 from robolearn.envs.scene import DRAWER_TRAVEL  # noqa: E402
 from robolearn.envs.tasks import TaskSpec, get_task  # noqa: E402
@@ -56,18 +56,13 @@ def _merge(cfg: EnvConfig, overrides: dict) -> EnvConfig:
     return cfg
 
 
-
-#: size of the privileged scene state (``EnvConfig.object_state``): 3 cubes, bowl, pad (xyz
-#: each) and the drawer's opening
-OBJECT_STATE_DIM = 16
-
-
 def object_state(sim) -> np.ndarray:
     """The scene's state: each cube's xyz (in ``sim.cube_names`` order), the bowl's and the
     pad's xyz, the drawer's opening (m)."""
     parts = [sim.object_pos(c) for c in sim.cube_names] + [sim.object_pos("bowl"),
                                                            sim.object_pos("pad")]
     return np.concatenate(parts + [[sim.drawer_opening()]]).astype(np.float32)
+
 
 class TabletopEnv(gym.Env):
     """A tabletop task with a real arm; see the module docstring for spaces and info."""

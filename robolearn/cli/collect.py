@@ -91,13 +91,12 @@ def resolve_config(args: argparse.Namespace):
 
 
 def _check(cfg) -> None:
-    from robolearn.envs.backends import backend_for
+    from robolearn.envs.backends import backends_for
 
-    for t in cfg.tasks:
-        try:
-            backend_for(t)
-        except KeyError as e:
-            raise SystemExit(f"error: {e.args[0]}") from None
+    try:
+        backends_for(cfg.tasks)
+    except KeyError as e:
+        raise SystemExit(f"error: {e.args[0]}") from None
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
     for name in ("noisy_fraction", "failed_fraction"):
@@ -125,13 +124,14 @@ def _open_or_create(out: str):
 def collect(cfg, progress: bool = True) -> dict:
     """Write ``cfg.episodes`` episodes; return a summary (also saved beside the store)."""
     from robolearn.data.store import is_remote
-    from robolearn.envs.backends import backend_for
+    from robolearn.envs.backends import backend_for, backends_for
     from robolearn.envs.demos import choose_quality
     from robolearn.utils.video import write_gif
 
     _check(cfg)
-    for b in {backend_for(t).name: backend_for(t) for t in cfg.tasks}.values():
+    for b in backends_for(cfg.tasks):
         b.require()
+    backend_of = {t: backend_for(t) for t in cfg.tasks}
     out = str(cfg.out)
     run_dir = Path(cfg.gif_dir) if cfg.gif_dir else (
         Path(out).parent if not is_remote(out) else Path("runs/collect"))
@@ -151,7 +151,7 @@ def collect(cfg, progress: bool = True) -> dict:
             task = cfg.tasks[i % len(cfg.tasks)]
             seed = cfg.seed + i
             want_gif = cfg.gif and task not in gif_done
-            backend = backend_for(task)
+            backend = backend_of[task]
             if task not in envs:
                 envs[task] = backend.make_collect_env(task, cfg.env)
             env = envs[task]

@@ -17,10 +17,10 @@ import sys
 
 
 def _check_tasks(cfg) -> None:
-    from robolearn.envs.backends import backend_for
+    from robolearn.envs.backends import backends_for
 
-    for t in cfg.tasks:
-        backend_for(t).require()  # a clear install hint before any worker starts
+    for b in backends_for(cfg.tasks):
+        b.require()  # a clear install hint before any worker starts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,15 +91,16 @@ def run(cfg, evaluator=None):
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
     if cfg.policy.init_from:
-        from robolearn.policies.pretrain.model import load_pretrained_policy
+        from robolearn.policies.base import init_from_checkpoint
 
-        n = load_pretrained_policy(policy, cfg.policy.init_from)
+        n = init_from_checkpoint(policy, cfg.policy.init_from)
         print(f"policy: {n} tensors (weights and stats) from {cfg.policy.init_from}")
     if cfg.policy.encoder_init:
         from robolearn.policies.pretrain.model import load_pretrained_encoder
 
         n = load_pretrained_encoder(policy, cfg.policy.encoder_init, cfg.policy.freeze_encoder)
-        print(f"observation encoder: {n} tensors (and its input stats) from {cfg.policy.encoder_init}"
+        print(f"observation encoder: {n} tensors (and its input stats) from "
+              f"{cfg.policy.encoder_init}"
               f"{' (frozen)' if cfg.policy.freeze_encoder else ''}")
     trainer = Trainer(cfg, policy, train, val, evaluator=evaluator)
     last = trainer.fit()

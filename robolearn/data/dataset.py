@@ -52,6 +52,8 @@ class SegmentTask:
     instruction: str | None = None
     reward_at_end: bool = False
     next_instruction: str | None = None
+    kind: str = "episode"
+    """What the task is (episode, skill, chain, cross_trajectory), for logs."""
 
 
 class WindowDataset:
@@ -90,6 +92,11 @@ class WindowDataset:
                 self.tasks_list = [t for t in self.tasks_list if t.episode in keep]
             segments = np.array([(t.episode, t.start, t.stop) for t in self.tasks_list],
                                 dtype=np.int64).reshape(-1, 3)
+            # per segment, so a batch indexes arrays instead of looping over tasks
+            tl = self.tasks_list
+            self._seg_text = np.array([t.instruction for t in tl], dtype=object)
+            self._seg_next = np.array([t.next_instruction for t in tl], dtype=object)
+            self._seg_reward = np.array([t.reward_at_end for t in tl], dtype=bool)
         self.index = WindowIndex(st.episode_ends, n_obs, horizon, episodes, segments)
         self.tasks = np.array([m.get(K.META_TASK, "") for m in st.all_episode_meta()], dtype=object)
         self.image_chunk_steps = st.chunk_steps(cams[0]) if cams else 1
@@ -170,25 +177,26 @@ class WindowDataset:
         """Instructions, rewards and bootstrap instructions of the segment tasks."""
         import torch
 
-        tasks = [self.tasks_list[s] for s in self.index.anchor_segment[ids]]
-        lang = out.get(K.LANGUAGE, [""] * len(ids))
-        out[K.LANGUAGE] = [t.instruction if t.instruction is not None else lang[i]
-                           for i, t in enumerate(tasks)]
-        last = self.index.seg_last[self.index.anchor_segment[ids]]
-        mine = np.array([t.instruction is not None for t in tasks])
-        at_end = (w.act == last[:, None]) & ~w.act_pad & np.array(
-            [t.reward_at_end for t in tasks])[:, None]
+        seg = self.index.anchor_segment[ids]
+        text, nxt = self._seg_text[seg], self._seg_next[seg]
+        mine = np.array([t is not None for t in text], dtype=bool)
+        chained = np.array([t is not None for t in nxt], dtype=bool)
+        lang = np.array(out.get(K.LANGUAGE, [""] * len(ids)), dtype=object)
+        lang[mine] = text[mine]
+        out[K.LANGUAGE] = lang.tolist()
+        at_end = ((w.act == self.index.seg_last[seg][:, None]) & ~w.act_pad
+                  & self._seg_reward[seg][:, None])
         reward = out[K.REWARD].numpy().copy()
-        reward[mine] = at_end[mine].astype(np.float32)
+        reward[mine] = at_end[mine]
         out[K.REWARD] = torch.from_numpy(reward)
         if self.future_offset:
             beyond = out[K.NEXT_DONE].numpy()
-            out[K.next_key(K.LANGUAGE)] = [
-                t.next_instruction if (t.next_instruction is not None and beyond[i])
-                else out[K.LANGUAGE][i] for i, t in enumerate(tasks)]
-            # a chained segment's end is not the end of its task: bootstrap there
-            out[K.NEXT_DONE] = torch.from_numpy(beyond & ~np.array(
-                [t.next_instruction is not None for t in tasks]))
+            # a chained segment's end is valued under the next skill, not ended there
+            swap = chained & beyond
+            next_lang = lang.copy()
+            next_lang[swap] = nxt[swap]
+            out[K.next_key(K.LANGUAGE)] = next_lang.tolist()
+            out[K.NEXT_DONE] = torch.from_numpy(beyond & ~chained)
 
 
 def collate_windows(batch):

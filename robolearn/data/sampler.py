@@ -105,9 +105,7 @@ class WindowIndex:
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         t = self.anchors[idx] + offset
         ep = self.anchor_episode[idx]
-        lo = self.ep_start[ep]
-        last = self.seg_last[self.anchor_segment[idx]]
-        hi = np.minimum(last + 1, self.ep_end[ep] - 1)
+        lo, last, hi = self.ep_start[ep], *self._future_bounds(idx)
         beyond = t > last
         t = np.minimum(t, hi)
         obs = t[:, None] + np.arange(-self.n_obs + 1, 1)[None, :]
@@ -118,9 +116,14 @@ class WindowIndex:
         """Steps from each anchor to its future observation (``offset``, fewer where the
         data ended first): the exponent of the discount between s_t and s_{t+k}."""
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
-        ep = self.anchor_episode[idx]
-        hi = np.minimum(self.seg_last[self.anchor_segment[idx]] + 1, self.ep_end[ep] - 1)
+        _, hi = self._future_bounds(idx)
         return np.minimum(self.anchors[idx] + offset, hi) - self.anchors[idx]
+
+    def _future_bounds(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample: the segment's last action step, and the last step a future
+        observation may read (the state after that action, within the episode)."""
+        last = self.seg_last[self.anchor_segment[idx]]
+        return last, np.minimum(last + 1, self.ep_end[self.anchor_episode[idx]] - 1)
 
 
 def split_episodes(n_episodes: int, val_ratio: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
 
 
 def markdown(report: dict[str, Any]) -> str:
-    from robolearn.envs.backends import backend_for
+    from robolearn.envs.backends import backends_for
 
     p = report["protocol"]
     env = p["env"]
@@ -87,7 +87,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"chunk",
              f"- language: {p['language']}; {p['num_envs']} parallel envs; policy cameras "
              f"{[k.rsplit('.', 1)[-1] for k in report.get('image_keys', [])] or 'none'}"]
-    for b in {backend_for(t).name: backend_for(t) for t in p["tasks"]}.values():
+    for b in backends_for(p["tasks"]):
         lines.append(f"- {b.describe(env)}")
     lines += [f"- wall time {report.get('wall_s', 0):.0f} s on {report.get('device', 'cpu')}", "",
               "## Results", "",

@@ -88,11 +88,13 @@ class PlanProgress(gym.Wrapper):
 def check_state_dim(env_dim: int, policy, task: str) -> None:
     """Fail before the first step when the env's state is not the policy's (e.g. a policy
     trained with the tabletop's object state evaluated without ``env.object_state``)."""
+    from robolearn.envs.config import OBJECT_STATE_DIM
+
     want = int(getattr(policy.config, "state_dim", 0) or 0)
     if want and env_dim != want:
         hint = (" - set env.object_state=true (it was trained with the object state)"
-                if want == env_dim + 16 else
-                " - set env.object_state=false" if env_dim == want + 16 else
+                if want == env_dim + OBJECT_STATE_DIM else
+                " - set env.object_state=false" if env_dim == want + OBJECT_STATE_DIM else
                 "; evaluate with the env settings (robot, object_state) it was trained with")
         raise ValueError(f"{task}: the env gives a {env_dim}-D observation.state but the policy "
                          f"reads {want}-D{hint}")

@@ -173,6 +173,22 @@ def resolve_policy_dir(path: str | Path) -> Path:
     raise FileNotFoundError(f"{step} has no policy_ema/ or policy/ folder")
 
 
+def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
+    """Copy every weight and normalisation statistic of the policy saved at ``path`` (a
+    run, checkpoint step or policy folder of the same type and sizes) into ``policy``:
+    fine-tuning a pretrained policy (``policy.init_from``). Returns the tensors copied."""
+    src = load_policy(resolve_policy_dir(path))
+    if src.name != policy.name:
+        raise ValueError(f"{path} holds a {src.name} policy; init_from needs a {policy.name} one")
+    mine, theirs = policy.state_dict(), src.state_dict()
+    bad = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
+    if bad:
+        raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
+                         f"use the pretraining run's policy sizes")
+    policy.load_state_dict(theirs)
+    return len(mine)
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     """Build a policy from a ``save_pretrained`` folder (no pickles involved)."""
     from safetensors.torch import load_file

@@ -128,7 +128,8 @@ class ObservationEncoder(nn.Module):
             self.camera_embed = nn.Parameter(
                 torch.zeros(len(self.image_keys), self.image_encoder.out_dim))
         n_img = self.image_encoder.out_dim * len(self.image_keys) if self.image_keys else 0
-        self.state_encoder = mlp_state_encoder(state_dim, state_dim_out) if state_dim_out > 0 else None
+        self.state_encoder = (mlp_state_encoder(state_dim, state_dim_out) if state_dim_out > 0
+                              else None)
         self.feature_dim = n_img + (state_dim_out if state_dim_out > 0 else state_dim)
 
     def forward(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:

@@ -101,6 +101,21 @@ class Normalizer(nn.Module):
             return (x + 1.0) / 2.0 * self._scale(key, x) + self._stat(key, "min", x)
         return x
 
+    def copy_stats_from(self, other: "Normalizer", keys) -> None:
+        """Take ``other``'s statistics for ``keys`` (same modes and sizes required), e.g. the
+        input statistics a pretrained encoder was trained with."""
+        for key in keys:
+            if other.modes.get(key) != self.modes.get(key):
+                raise ValueError(f"{key} is normalised with {other.modes.get(key)} there and "
+                                 f"{self.modes.get(key)} here; use the same policy.*_norm")
+            for stat in ("mean", "std", "min", "max"):
+                name = f"{_buffer_name(key)}__{stat}"
+                mine, theirs = getattr(self, name), getattr(other, name)
+                if mine.shape != theirs.shape:
+                    raise ValueError(f"{key} has {theirs.numel()} values there, {mine.numel()} "
+                                     f"here")
+                mine.copy_(theirs)
+
     def stats_dict(self) -> dict[str, dict[str, list[float]]]:
         """The statistics as plain lists (what ``stats.json`` holds)."""
         return {key: {stat: getattr(self, f"{_buffer_name(key)}__{stat}").tolist()

@@ -164,13 +164,11 @@ def _call(label: str, skills: dict) -> SkillCall | None:
     return SkillCall(name, tuple(zip(names, args)))
 
 
-def relabel_store(store_url: str, skills: dict, max_chain: int = 3,
-                  write: bool = True, summarizer: LLMSummarizer | None = None) -> list[dict]:
-    """Chains with instructions for every episode of the store at ``store_url``
-    (``summarizer``: an LLM's grounded summaries; None = templates).  Equal chains are
-    summarised once."""
+def chain_rows(store, skills: dict, max_chain: int = 3,
+               summarizer: LLMSummarizer | None = None) -> list[dict]:
+    """Chains with instructions for every episode of an open store (``summarizer``: an
+    LLM's grounded summaries; None = templates).  Equal chains are described once."""
     from robolearn import keys as K
-    from robolearn.data.store import TrajectoryStore
 
     out, memo = [], {}
 
@@ -181,21 +179,30 @@ def relabel_store(store_url: str, skills: dict, max_chain: int = 3,
                 describe_chain(chain, skills), "template")
         return memo[key]
 
+    labels_all = [str(s) for s in store.read(K.SKILL)]
+    for ep, (a, b) in enumerate(zip(store.episode_starts, store.episode_ends)):
+        segs = segments(labels_all[a:b])
+        calls = [_call(lab, skills) for _, _, lab in segs]
+        for i in range(len(segs)):
+            for n in range(2, max_chain + 1):
+                chain = calls[i:i + n]
+                if len(chain) < n or any(c is None for c in chain):
+                    continue
+                text, source = describe(chain)
+                out.append({"episode": ep, "start": segs[i][0], "stop": segs[i + n - 1][1],
+                            "skills": [segs[j][2] for j in range(i, i + n)],
+                            "instruction": text, "source": source})
+    return out
+
+
+def relabel_store(store_url: str, skills: dict, max_chain: int = 3,
+                  write: bool = True, summarizer: LLMSummarizer | None = None) -> list[dict]:
+    """:func:`chain_rows` of the store at ``store_url``, written back as its ``skill_relabels``
+    attribute when ``write``."""
+    from robolearn.data.store import TrajectoryStore
+
     with TrajectoryStore.open(store_url, mode="a" if write else "r") as st:
-        labels_all = [str(s) for s in st.read(K.SKILL)]
-        starts = st.episode_starts
-        for ep, (a, b) in enumerate(zip(starts, st.episode_ends)):
-            segs = segments(labels_all[a:b])
-            calls = [_call(lab, skills) for _, _, lab in segs]
-            for i in range(len(segs)):
-                for n in range(2, max_chain + 1):
-                    chain = calls[i:i + n]
-                    if len(chain) < n or any(c is None for c in chain):
-                        continue
-                    text, source = describe(chain)
-                    out.append({"episode": ep, "start": segs[i][0], "stop": segs[i + n - 1][1],
-                                "skills": [segs[j][2] for j in range(i, i + n)],
-                                "instruction": text, "source": source})
+        out = chain_rows(st, skills, max_chain, summarizer)
         if write:
             st.set_attr(ATTR, out)
     return out

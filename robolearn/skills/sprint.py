@@ -9,8 +9,9 @@ that ``WindowDataset`` trains on (``robolearn-train ... data.sprint=true``):
    succeeded);
 2. **relabelled chains** (instruction relabelling): runs of 2..``max_chain`` consecutive
    segments of one trajectory with the instruction ``robolearn-skills relabel`` stored
-   (grounded LLM summaries), or the template when the store has none; reward 1 at the end
-   when the chain was completed;
+   (grounded LLM summaries), or the library's templates when the store has none
+   (:func:`robolearn.skills.relabel.chain_rows`); reward 1 at the end when the chain was
+   completed;
 3. **cross-trajectory chains** (skill chaining): a completed segment of skill ``z1`` paired
    with a skill ``z2`` seen anywhere in the store, under the instruction "``z1``, then
    ``z2``".  Inside the segment no reward is given, and its end state is valued under
@@ -27,7 +28,7 @@ import numpy as np
 
 from robolearn import keys as K
 from robolearn.data.dataset import SegmentTask
-from robolearn.skills.relabel import ATTR, _call, segments
+from robolearn.skills.relabel import ATTR, _call, chain_rows, segments
 
 
 def skill_text(label: str, skills: dict | None) -> str:
@@ -74,27 +75,16 @@ def sprint_tasks(store, skills: dict | None = None, max_chain: int = 3,
         if keep_episodes:
             tasks.append(SegmentTask(ep, 0, int(b - a)))
         for s, e, lab, d in segs_of[ep]:
-            tasks.append(SegmentTask(ep, s, e, skill_text(lab, skills), reward_at_end=d))
+            tasks.append(SegmentTask(ep, s, e, skill_text(lab, skills), reward_at_end=d,
+                                     kind="skill"))
             if d:
                 ends.append((ep, s, e, lab))
-    # instruction relabelling: the stored (LLM) summaries, else templates
-    stored = store.attrs.get(ATTR) or []
-    if stored:
-        for row in stored:
-            segs = segs_of.get(int(row["episode"]), [])
-            last = [d for s, e, _, d in segs if e == int(row["stop"])]
-            tasks.append(SegmentTask(int(row["episode"]), int(row["start"]), int(row["stop"]),
-                                     str(row["instruction"]), reward_at_end=bool(last and last[0])))
-    else:
-        for ep, segs in segs_of.items():
-            for i in range(len(segs)):
-                for n in range(2, max_chain + 1):
-                    if i + n > len(segs):
-                        break
-                    run = segs[i:i + n]
-                    tasks.append(SegmentTask(ep, run[0][0], run[-1][1],
-                                             chain_text([r[2] for r in run], skills),
-                                             reward_at_end=run[-1][3]))
+    # instruction relabelling: the stored (LLM) summaries, else the templates
+    for row in store.attrs.get(ATTR) or (chain_rows(store, skills, max_chain) if skills else []):
+        done = [d for _, e, _, d in segs_of.get(int(row["episode"]), []) if e == int(row["stop"])]
+        tasks.append(SegmentTask(int(row["episode"]), int(row["start"]), int(row["stop"]),
+                                 str(row["instruction"]), reward_at_end=bool(done and done[0]),
+                                 kind="chain"))
     # cross-trajectory chaining
     vocab = sorted({lab for segs in segs_of.values() for _, _, lab, _ in segs})
     rng = np.random.default_rng(seed)
@@ -104,15 +94,13 @@ def sprint_tasks(store, skills: dict | None = None, max_chain: int = 3,
             k = min(chains_per_segment, len(others))
             for nxt in rng.choice(others, k, replace=False):
                 tasks.append(SegmentTask(ep, s, e, chain_text([lab, str(nxt)], skills),
-                                         next_instruction=skill_text(str(nxt), skills)))
+                                         next_instruction=skill_text(str(nxt), skills),
+                                         kind="cross_trajectory"))
     return tasks
 
 
 def summarise_tasks(tasks: list[SegmentTask]) -> dict[str, int]:
     """How many tasks of each kind (for the training log)."""
-    out = {"episodes": 0, "skills_and_chains": 0, "cross_trajectory": 0}
-    for t in tasks:
-        key = ("episodes" if t.instruction is None else
-               "cross_trajectory" if t.next_instruction is not None else "skills_and_chains")
-        out[key] += 1
-    return out
+    from collections import Counter
+
+    return dict(Counter(t.kind for t in tasks))

@@ -106,17 +106,17 @@ def test_the_state_encoder_and_its_input_stats_transfer(tmp_path):
 
 
 def test_init_from_copies_a_whole_policy_and_refuses_another_type(tmp_path):
-    from robolearn.policies.pretrain.model import load_pretrained_policy
+    from robolearn.policies.base import init_from_checkpoint
 
     src, _ = build("iql", seed=0)
     src.save_pretrained(tmp_path / "iql")
     dst, _ = build("iql", seed=1)
-    assert load_pretrained_policy(dst, tmp_path / "iql") == len(dst.state_dict())
+    assert init_from_checkpoint(dst, tmp_path / "iql") == len(dst.state_dict())
     for (k, v), (_, w) in zip(src.state_dict().items(), dst.state_dict().items()):
         assert torch.equal(v, w), k
     bc, _ = build("bc")
-    with pytest.raises(ValueError, match="holds a iql policy"):
-        load_pretrained_policy(bc, tmp_path / "iql")
+    with pytest.raises(ValueError, match="holds a iql policy; init_from needs a bc"):
+        init_from_checkpoint(bc, tmp_path / "iql")
     wide, _ = build("iql", hidden_dim=48)
     with pytest.raises(ValueError, match="does not fit"):
-        load_pretrained_policy(wide, tmp_path / "iql")
+        init_from_checkpoint(wide, tmp_path / "iql")

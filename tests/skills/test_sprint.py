@@ -25,7 +25,7 @@ def test_tasks_cover_skills_relabelled_and_cross_trajectory_chains(tmp_path, ski
     # three episodes of reach-then-pick; episode 0 failed (its pick was not completed)
     store = make_synthetic_store(tmp_path / "d.zarr", lengths=(10, 6, 8), cameras=())
     tasks = sprint_tasks(store, skills, chains_per_segment=1)
-    assert summarise_tasks(tasks) == {"episodes": 3, "skills_and_chains": 6 + 3,
+    assert summarise_tasks(tasks) == {"episode": 3, "skill": 6, "chain": 3,
                                       "cross_trajectory": 5}
     mine = {(t.episode, t.start, t.stop, t.instruction): t for t in tasks}
     assert mine[(0, 0, 5, REACH)].reward_at_end  # followed by pick: completed

@@ -99,7 +99,8 @@ def test_iql_trains_on_sprint_tasks_and_resumes(tmp_path, capsys):
             "save_every=2"]
     assert main(args + ["steps=2"]) == 0
     log = capsys.readouterr().out
-    assert "data.sprint: {'episodes': 3, 'skills_and_chains': 9, 'cross_trajectory': 5}" in log
+    assert ("data.sprint: {'episode': 3, 'skill': 6, 'chain': 3, 'cross_trajectory': 5}"
+            in log)
     assert main(args + ["steps=4", "resume=true"]) == 0
     assert "done: step 4" in capsys.readouterr().out
     assert latest_checkpoint(out).name.endswith("4")

@@ -96,6 +96,9 @@ class FlowVLAConfig(PolicyConfig):
 
     def validate(self) -> None:
         super().validate()
+        if self.state_encoder_dim:
+            raise ValueError("flow_vla projects the state into its prefix itself; "
+                             "state_encoder_dim is for bc, diffusion, iql and pretrain (set 0)")
         if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
             raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
                              f"{self.vision_type!r}")

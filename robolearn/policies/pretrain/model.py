@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn import keys as K
-from robolearn.policies.base import WEIGHTS_FILE, Policy, resolve_policy_dir
+from robolearn.policies.base import Policy, load_policy, resolve_policy_dir
 from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
@@ -89,29 +89,6 @@ class PretrainModel(Policy):
                                                                        c.action_dim))
 
 
-def load_pretrained_policy(policy: Policy, path: str | Path) -> int:
-    """Copy all weights and normalisation statistics of the policy at ``path`` (a run,
-    checkpoint step or policy folder of the same type and sizes) into ``policy``."""
-    import json
-
-    from safetensors.torch import load_file
-
-    from robolearn.policies.base import CONFIG_FILE
-
-    src_dir = resolve_policy_dir(path)
-    kind = json.loads((src_dir / CONFIG_FILE).read_text()).get("type")
-    if kind != policy.name:
-        raise ValueError(f"{path} holds a {kind} policy; init_from needs a {policy.name} one")
-    src = load_file(str(src_dir / WEIGHTS_FILE))
-    mine = policy.state_dict()
-    bad = sorted(k for k in mine if k not in src or src[k].shape != mine[k].shape)
-    if bad:
-        raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
-                         f"use the pretraining run's policy sizes")
-    policy.load_state_dict({k: src[k] for k in mine})
-    return len(mine)
-
-
 def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = False) -> int:
     """Copy a pretraining run's observation encoder into ``policy.obs_encoder``.
 
@@ -123,55 +100,32 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
     ``path``: a run folder, checkpoint step folder or policy folder of a ``pretrain`` run
     (or of any policy with the same encoder). Returns the number of tensors loaded.
     """
-    import json
-
-    from safetensors.torch import load_file
-
-    from robolearn.policies.base import CONFIG_FILE
-
-    src_dir = resolve_policy_dir(path)
-    src = load_file(str(src_dir / WEIGHTS_FILE))
-    enc = getattr(policy, "obs_encoder", None)
-    if enc is None:
-        raise ValueError(f"{policy.name} has no obs_encoder to initialise (encoder_init serves "
-                         f"bc, diffusion and iql)")
+    src = load_policy(resolve_policy_dir(path))
+    mine, theirs = getattr(policy, "obs_encoder", None), getattr(src, "obs_encoder", None)
+    if mine is None or theirs is None:
+        who = policy.name if mine is None else f"the {src.name} policy in {path}"
+        raise ValueError(f"{who} has no obs_encoder (encoder_init serves bc, diffusion, iql "
+                         f"and pretrain runs)")
     loaded = 0
     for part in ENCODER_PARTS:
-        prefix = f"obs_encoder.{part}."
-        theirs = {k[len(prefix):]: v for k, v in src.items() if k.startswith(prefix)}
-        target = getattr(enc, part, None)
-        if target is None and not theirs:
+        target, source = getattr(mine, part, None), getattr(theirs, part, None)
+        if target is None and source is None:
             continue
-        if target is None or not theirs:
+        if target is None or source is None:
             field = "state_encoder_dim" if part == "state_encoder" else "image_keys"
-            raise ValueError(f"{path} {'has' if theirs else 'has no'} a {part} but "
-                             f"{policy.name} {'has none' if theirs else 'has one'}; use the "
-                             f"pretraining run's {field} for the policy")
-        mine = target.state_dict()
-        bad = [k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape]
+            raise ValueError(f"{path} {'has' if source is not None else 'has no'} a {part} but "
+                             f"{policy.name} {'has none' if target is None else 'has one'}; "
+                             f"use the pretraining run's {field} for the policy")
+        want, got = target.state_dict(), source.state_dict()
+        bad = [k for k in want if k not in got or got[k].shape != want[k].shape]
         if bad:
             raise ValueError(f"the {part} in {path} does not fit {policy.name}'s (mismatched "
                              f"{bad[:3]}); use the same image_size, image_channels, image_dim "
                              f"and state_encoder_dim as the pretraining run")
-        target.load_state_dict({k: theirs[k] for k in mine})
-        loaded += len(mine)
+        target.load_state_dict(got)
+        loaded += len(want)
         if freeze:
             for p in target.parameters():
                 p.requires_grad_(False)
-    if not loaded:
-        raise ValueError(f"{path} holds no obs_encoder.image_encoder/state_encoder weights "
-                         f"(not an encoder run)")
-    cfg = json.loads((src_dir / CONFIG_FILE).read_text()).get("config", {})
-    norm = policy.normalizer
-    for key in [K.OBS_STATE] + list(enc.image_keys):
-        mode_field = "state_norm" if key == K.OBS_STATE else "image_norm"
-        if cfg.get(mode_field, norm.modes.get(key)) != norm.modes.get(key):
-            raise ValueError(f"{path} normalised {key} with {mode_field}={cfg[mode_field]}, "
-                             f"{policy.name} with {norm.modes.get(key)}; use the same "
-                             f"policy.{mode_field}")
-        for stat in ("mean", "std", "min", "max"):
-            name = f"normalizer.{key.replace('.', '__')}__{stat}"
-            buf = getattr(norm, name.split(".", 1)[1], None)
-            if name in src and buf is not None and src[name].shape == buf.shape:
-                buf.copy_(src[name])
+    policy.normalizer.copy_stats_from(src.normalizer, [K.OBS_STATE] + list(mine.image_keys))
     return loaded
