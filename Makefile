@@ -24,7 +24,7 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-all test-fast setup venv system-deps bench colcon clean nerf-venv nerf-test
+.PHONY: demo test test-all test-fast setup venv system-deps bench colcon clean nerf-venv nerf-test lerobot-venv
 
 demo: setup
 	$(BIN)/robolearn-demo $(DEMO_ARGS)
@@ -33,14 +33,14 @@ demo: setup
 # nothing: that alone is not a failure, every other non-zero status is.
 # The NeRF suite runs in .venv-nerf (nerfstudio's own venv, see below); the main suite's
 # nerf_node tests use it through the NeRF worker process.
-test: setup nerf-venv
+test: setup nerf-venv lerobot-venv
 	@rc=0; $(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; \
 	nrc=0; $(NERF_VENV)/bin/python -m pytest tests/nerf -m "not slow and not gpu" $(PYTEST_ARGS) || nrc=$$?; \
 	if [ $$nrc -eq 5 ]; then echo "pytest (nerf): no tests collected"; nrc=0; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$nrc
 
-test-all: setup
+test-all: setup lerobot-venv
 	@rc=0; $(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
@@ -84,6 +84,24 @@ $(NERF_STAMP): setup.py setup.cfg package.xml
 	$(NERF_VENV)/bin/python -m pip install -e . torch==2.13.0 torchvision==0.28.0 'pytest>=8' pytest-timeout
 	$(NERF_VENV)/bin/python -m robolearn.nerf.tv_compat --install
 	$(NERF_VENV)/bin/python -m robolearn.envs.assets
+	@touch $@
+
+# LeRobot's own dataset writer/reader (package lerobot-dataset, module ledataset) for the
+# LeRobot v3 converter tests: it pins huggingface-hub<0.36 (the main venv has 2.x) so it gets
+# a venv of its own; tests/data/lerobot_reference.py runs there. torchvision beside CPU torch
+# needs the same import fix as the NeRF venv (robolearn itself installed without deps).
+LEROBOT_VENV ?= .venv-lerobot
+LEROBOT_STAMP := $(LEROBOT_VENV)/.robolearn-installed
+export ROBOLEARN_LEROBOT_PYTHON := $(abspath $(LEROBOT_VENV))/bin/python
+lerobot-venv: $(LEROBOT_STAMP)
+
+$(LEROBOT_STAMP): Makefile
+	@test -x $(LEROBOT_VENV)/bin/python || $(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install --upgrade pip
+	$(LEROBOT_VENV)/bin/python -m pip install torch==2.13.0
+	$(LEROBOT_VENV)/bin/python -m pip install lerobot-dataset==0.4.4 torch==2.13.0 torchvision==0.28.0
+	$(LEROBOT_VENV)/bin/python -m pip install --no-deps -e .
+	$(LEROBOT_VENV)/bin/python -m robolearn.nerf.tv_compat --install
 	@touch $@
 
 nerf-test: nerf-venv

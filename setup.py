@@ -97,8 +97,9 @@ EXTRAS = {
     "benchmarks": ["scipy>=1.11"],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
-    # `robolearn-data convert`: robomimic HDF5 and rosbag2 (MCAP/sqlite3) importers
-    "convert": ["h5py>=3.10", "rosbags>=0.11,<0.12"],
+    # `robolearn-data convert/export`: robomimic HDF5, rosbag2 (MCAP/sqlite3), LeRobot v3
+    # (Parquet via pyarrow, tasks table via pandas, MP4 via PyAV)
+    "convert": ["h5py>=3.10", "rosbags>=0.11,<0.12", "pyarrow>=15", "pandas>=2.2", "av>=14"],
     "dev": [
         "pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5", "s3fs>=2024.6",
         "colcon-common-extensions>=0.3",

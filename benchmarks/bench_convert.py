@@ -1,4 +1,4 @@
-"""Converter throughput: robomimic HDF5 and rosbag2 -> store, against just reading the input.
+"""Converter throughput: robomimic HDF5, rosbag2 and LeRobot v3 <-> store, against just reading.
 
     python benchmarks/bench_convert.py
 
@@ -73,11 +73,76 @@ def bench_rosbag(root: Path) -> None:
           f"check {'OK' if rep.check_ok else 'FAILED'}")
 
 
+def bench_lerobot(root: Path, episodes: int = 20, length: int = 150, size: int = 96) -> None:
+    """Store -> LeRobot v3 (AV1 video, and PNG) -> store: throughput and round-trip fidelity."""
+    import io
+
+    import av
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from robolearn import keys as K
+    from robolearn.data.convert import get_exporter
+    from robolearn.data.store import TrajectoryStore
+    from robolearn.data.testing import make_synthetic_store
+
+    src = root / "lr_src.zarr"
+    make_synthetic_store(src, lengths=[length] * episodes, image_size=size)
+    store = TrajectoryStore.open(src)
+    n = store.n_steps
+    t = time.perf_counter()
+    for i in range(store.n_episodes):
+        store.get_episode(i)
+    read_store = time.perf_counter() - t
+    for mode in ("video", "png"):
+        out = root / f"lr_{mode}"
+        t = time.perf_counter()
+        rep = get_exporter("lerobot")(str(src), str(out), use_videos=mode == "video", progress=False)
+        export = time.perf_counter() - t
+        t = time.perf_counter()  # baseline: read the Parquet files and decode every video frame
+        for f in sorted((out / "data").rglob("*.parquet")):
+            table = pq.read_table(f)
+            for k in table.column_names:
+                if K.is_image_key(k):  # PNG cells
+                    for cell in table.column(k).to_pylist():
+                        np.asarray(Image.open(io.BytesIO(cell["bytes"])))
+        for f in sorted((out / "videos").rglob("*.mp4")):
+            with av.open(str(f)) as c:
+                for fr in c.decode(c.streams.video[0]):
+                    fr.to_ndarray(format="rgb24")
+        read_lr = time.perf_counter() - t
+        t = time.perf_counter()
+        rep2 = get_converter("lerobot")(str(out), str(root / f"lr_{mode}.zarr"), progress=False)
+        imp = time.perf_counter() - t
+        back = TrajectoryStore.open(root / f"lr_{mode}.zarr")
+        exact, images_exact, psnr = True, True, []
+        for i in range(store.n_episodes):
+            a, b = store.get_episode(i), back.get_episode(i)
+            for k in store.schema.keys:
+                if store.schema[k].is_image:
+                    images_exact &= bool(np.array_equal(a[k], b[k]))
+                    mse = np.mean((a[k].astype(np.float64) - b[k].astype(np.float64)) ** 2)
+                    psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
+                else:
+                    exact &= bool(np.array_equal(a[k], b[k]) if not store.schema[k].is_text
+                                  else (a[k] == b[k]).all())
+        exact &= back.all_episode_meta() == store.all_episode_meta()
+        size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+        print(f"lerobot {mode:5s}: {n} steps x 2 cameras {size}px ({size_mb:.1f} MB): export "
+              f"{2 * n / export:6.0f} frames/s ({export / read_store:.1f}x reading the store), "
+              f"import {2 * n / imp:6.0f} frames/s ({imp / read_lr:.1f}x reading+decoding the "
+              f"files); round trip: data+metadata {'bit-exact' if exact else 'DIFFERENT'}, "
+              + (f"images PSNR mean {np.mean(psnr):.1f} dB, min {np.min(psnr):.1f} dB"
+                 if not images_exact else "images bit-exact")
+              + f"; checks {'OK' if rep.check_ok and rep2.check_ok else 'FAILED'}")
+
+
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="robolearn-convert-"))
     try:
         bench_robomimic(root)
         bench_rosbag(root)
+        bench_lerobot(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

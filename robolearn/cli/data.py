@@ -19,6 +19,8 @@ EPILOG = """examples:
   robolearn-data plot runs/demo/demos.zarr -o summary.png
   robolearn-data merge all.zarr a.zarr b.zarr
   robolearn-data split all.zarr --train train.zarr --val val.zarr --val-ratio 0.1
+  robolearn-data convert lerobot ~/datasets/pusht pusht.zarr     # LeRobotDataset v3 folder
+  robolearn-data export lerobot runs/demo/demos.zarr demos_lerobot   # and back (Parquet + MP4)
   robolearn-data convert robomimic lift.hdf5 lift.zarr
   robolearn-data convert rosbag my_bag/ demos.zarr --camera front=/cam/image_raw \
       --joint-states /joint_states --action /arm/command --rate 10
@@ -197,6 +199,9 @@ def cmd_convert(a) -> int:
     if a.format == "robomimic":
         rep = conv(a.src, a.dst, state_keys=a.state_key or None, image_size=a.image_size,
                    instruction=a.instruction, task=a.task, filter_key=a.filter_key, **common)
+    elif a.format == "lerobot":
+        rep = conv(a.src, a.dst, image_size=a.image_size, instruction=a.instruction, task=a.task,
+                   robot=None if a.robot == "unknown" else a.robot, episodes=a.episodes, **common)
     else:
         cams = dict(_pair(c, "--camera") for c in (a.camera or []))
         if not cams or not a.joint_states:
@@ -206,6 +211,17 @@ def cmd_convert(a) -> int:
                    language_topic=a.language_topic, instruction=a.instruction or "",
                    task=a.task or "", robot=a.robot, joint_names=a.joint_names or [],
                    image_size=a.image_size, **common)
+    print(rep.summary())
+    return 0 if rep.check_ok else 1
+
+
+def cmd_export(a) -> int:
+    from robolearn.data.convert import get_exporter
+
+    exp = get_exporter(a.format)
+    rep = exp(a.store, a.dst, use_videos=a.images == "video", vcodec=a.vcodec, crf=a.crf,
+              overwrite=a.overwrite, progress=not a.quiet,
+              storage_options=_storage_options(a.storage_option))
     print(rep.summary())
     return 0 if rep.check_ok else 1
 
@@ -261,13 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp = add("convert", cmd_convert, "convert robomimic HDF5 or a rosbag2 (MCAP/sqlite3) into a "
              "new store, streaming; validates the result and reports what was dropped")
-    sp.add_argument("format", help="converter: robomimic | rosbag")
-    sp.add_argument("src", help="input file (robomimic .hdf5) or rosbag2 folder")
+    sp.add_argument("format", help="converter: lerobot | robomimic | rosbag")
+    sp.add_argument("src", help="input: LeRobot v3 dataset folder, robomimic .hdf5 or rosbag2 folder")
     sp.add_argument("dst", help="new store (path or URL)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--image-size", type=int, help="resize frames to a square of this size")
     sp.add_argument("--instruction", help="language instruction of every episode")
     sp.add_argument("--task", help="task name in the episode metadata")
+    g = sp.add_argument_group("lerobot")
+    g.add_argument("--episodes", type=int, nargs="+", help="only these episode indices")
     g = sp.add_argument_group("robomimic")
     g.add_argument("--state-key", action="append", help="obs key concatenated into "
                    "observation.state (repeatable; default eef pos/quat, gripper, object)")
@@ -283,8 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gap", type=float, default=1.0, help="silence in s that ends an episode (1.0)")
     g.add_argument("--marker", metavar="TOPIC", help="Bool/String topic starting/stopping episodes")
     g.add_argument("--language-topic", metavar="TOPIC", help="std_msgs/String instruction topic")
-    g.add_argument("--robot", default="unknown", help="robot name in the metadata")
+    g.add_argument("--robot", default="unknown", help="robot name in the metadata (lerobot: "
+                   "default robot_type)")
     g.add_argument("--joint-names", nargs="+", help="joint order (default: first JointState's)")
+    sp = add("export", cmd_export, "write a store in another format (LeRobotDataset v3: Parquet "
+             "+ MP4, readable by LeRobot), streaming; checks the result")
+    sp.add_argument("format", help="exporter: lerobot")
+    sp.add_argument("store", help="store to export (path or URL)")
+    sp.add_argument("dst", help="new dataset folder")
+    sp.add_argument("--images", choices=["video", "png"], default="video",
+                    help="cameras as MP4 video (LeRobot's default, lossy) or PNG in Parquet (lossless)")
+    sp.add_argument("--vcodec", default="libsvtav1", help="video codec (libsvtav1 = LeRobot's "
+                    "default AV1; libx264)")
+    sp.add_argument("--crf", type=int, default=30, help="video quality, lower is better (30)")
+    sp.add_argument("--overwrite", action="store_true", help="replace a non-empty dst folder")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -294,7 +325,7 @@ def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     try:
         return a.fn(a)
-    except (StoreError, KeyError, ValueError, FileNotFoundError) as e:
+    except (StoreError, KeyError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"robolearn-data {a.cmd}: error: {e}", file=sys.stderr)
         return 2
 

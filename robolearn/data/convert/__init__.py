@@ -15,6 +15,11 @@ from typing import Any, Callable
 CONVERTERS: dict[str, str] = {
     "robomimic": "robolearn.data.convert.robomimic:convert_robomimic",
     "rosbag": "robolearn.data.convert.rosbag:convert_rosbag",
+    "lerobot": "robolearn.data.convert.lerobot:convert_lerobot",
+}
+#: exporter name -> "module:function"; the function takes (store, dst, **options)
+EXPORTERS: dict[str, str] = {
+    "lerobot": "robolearn.data.convert.lerobot:export_lerobot",
 }
 
 
@@ -50,11 +55,33 @@ class ConvertReport:
         return "\n".join(lines)
 
 
-def get_converter(name: str) -> Callable[..., ConvertReport]:
-    if name not in CONVERTERS:
-        raise KeyError(f"unknown converter {name!r}; available: {', '.join(sorted(CONVERTERS))}")
-    module, fn = CONVERTERS[name].split(":")
+def _lookup(table: dict[str, str], kind: str, name: str) -> Callable[..., ConvertReport]:
+    if name not in table:
+        raise KeyError(f"unknown {kind} {name!r}; available: {', '.join(sorted(table))}")
+    module, fn = table[name].split(":")
     return getattr(importlib.import_module(module), fn)
+
+
+def get_converter(name: str) -> Callable[..., ConvertReport]:
+    """An importer into a store (``robolearn-data convert NAME``)."""
+    return _lookup(CONVERTERS, "converter", name)
+
+
+def get_exporter(name: str) -> Callable[..., ConvertReport]:
+    """An exporter from a store (``robolearn-data export NAME``)."""
+    return _lookup(EXPORTERS, "exporter", name)
+
+
+def resize_frames(frames, size: int | None):
+    """(T, H, W, 3) uint8 frames resized to a ``size`` square (bilinear); unchanged if None."""
+    import numpy as np
+
+    if not size or frames.shape[1:3] == (size, size):
+        return frames
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
+                     for f in frames])
 
 
 def finish(report: ConvertReport, storage_options: dict[str, Any] | None = None) -> ConvertReport:

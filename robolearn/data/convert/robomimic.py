@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from robolearn import keys as K
-from robolearn.data.convert import ConvertReport, finish
+from robolearn.data.convert import ConvertReport, finish, resize_frames
 from robolearn.data.errors import EpisodeValidationError, StoreError
 
 DEFAULT_STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
@@ -37,15 +37,6 @@ def _demo_order(names) -> list[str]:
         m = re.search(r"(\d+)$", n)
         return (int(m.group(1)) if m else -1, n)
     return sorted(names, key=key)
-
-
-def _resize(frames: np.ndarray, size: int | None) -> np.ndarray:
-    if not size or frames.shape[1:3] == (size, size):
-        return frames
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
-                     for f in frames])
 
 
 def convert_robomimic(src: str, dst: str, *, state_keys: Sequence[str] | None = None,
@@ -120,7 +111,7 @@ def convert_robomimic(src: str, dst: str, *, state_keys: Sequence[str] | None = 
                     K.LANGUAGE: instruction, K.SKILL: task,
                 }
                 for cam in cams:
-                    steps[K.image_key(cam[: -len("_image")])] = _resize(np.asarray(obs[cam]), image_size)
+                    steps[K.image_key(cam[: -len("_image")])] = resize_frames(np.asarray(obs[cam]), image_size)
                 success = bool(steps[K.DONE].any() or steps[K.REWARD].max(initial=0) > 0)
                 meta = {K.META_TASK: task, K.META_INSTRUCTION: instruction, K.META_SUCCESS: success,
                         K.META_ROBOT: robot, K.META_FPS: fps, K.META_ACTION_SPACE: action_space,

@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from robolearn import keys as K
-from robolearn.data.convert import ConvertReport, finish
+from robolearn.data.convert import ConvertReport, finish, resize_frames
 from robolearn.data.errors import EpisodeValidationError
 from robolearn.data.resample import Resampler
 
@@ -93,14 +93,6 @@ def _decode_image(msg, msgtype: str) -> np.ndarray:
     elif ch == 1:
         img = np.repeat(img, 3, axis=-1)
     return np.ascontiguousarray(img[..., :3])
-
-
-def _resize(img: np.ndarray, size: int | None) -> np.ndarray:
-    if not size or img.shape[:2] == (size, size):
-        return img
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
 
 
 class _Joints:
@@ -218,7 +210,7 @@ def convert_rosbag(src: str, dst: str, *, cameras: Mapping[str, str], joint_stat
             stream = topic_stream[conn.topic]
             try:
                 if stream.startswith("cam:"):
-                    value = _resize(_decode_image(msg, conn.msgtype), opt.image_size)
+                    value = resize_frames(_decode_image(msg, conn.msgtype)[None], opt.image_size)[0]
                 elif stream == "state":
                     value = joints.positions(msg)
                 elif stream == "action":
