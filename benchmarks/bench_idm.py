@@ -6,8 +6,10 @@ The protocol of Brandfonbrener et al. (2023) on MetaWorld, state observations:
    ``policy.state_encoder_dim`` features) on a multi-task store in which the task is latent
    (no instruction reaches the encoder): ``inverse`` (a_t..a_{t+k-1} from o_t, o_{t+k}), and
    the baselines ``bc`` (actions from o_t) and ``forward`` (o_{t+k} from o_t and actions).
-2. **Fine-tune** a ``bc`` policy with that encoder (``policy.encoder_init``; fine-tuned, and
-   frozen for inverse dynamics) on N demos of a held-out task, N in ``--demos``; ``scratch``
+2. **Fine-tune** a ``bc`` policy (``--policy flow_vla``: the flow policy, whose state token
+   then reads the pretrained state encoder) with that encoder (``policy.encoder_init``;
+   fine-tuned, and frozen for inverse dynamics) on N demos of a held-out task, N in
+   ``--demos``; ``scratch``
    trains the same architecture from random weights.  N demos = a random subset (seeded) of
    the held-out store's successful episodes, copied into their own store, so the
    normalisation statistics come from those N demos only.
@@ -56,21 +58,29 @@ def pretrain(objective: str, a: dict) -> str:
     return str(out)
 
 
+#: what differs per fine-tuned policy: bc has no use for the (one) instruction; flow_vla
+#: reads it as prefix tokens anyway, and trains ~20x slower per sample here: half the batch
+POLICY_OVERRIDES = {"bc": ["policy.lang_dim=0", "data.batch_size=64"],
+                    "flow_vla": ["data.batch_size=32"]}
+
+
 def finetune_eval(method: str, n: int, seed: int, a: dict) -> dict:
-    """Fine-tune bc with ``method``'s encoder on n demos and evaluate it."""
+    """Fine-tune ``a['policy']`` with ``method``'s encoder on n demos and evaluate it."""
     root = Path(a["out"])
     store = subset_store(a["heldout_store"], root / "demos" / f"n{n}_s{seed}.zarr", n, seed)
     over = [f"data.store={store}", f"steps={a['finetune_steps']}",
             f"policy.state_encoder_dim={a['state_dim']}", "data.val_ratio=0",
-            f"save_every={a['finetune_steps']}", "data.batch_size=64", f"seed={seed}",
-            "optim.warmup_steps=100", "optim.lr=3e-4", "policy.lang_dim=0"]
+            f"save_every={a['finetune_steps']}", f"seed={seed}",
+            "optim.warmup_steps=100", "optim.lr=3e-4", *POLICY_OVERRIDES[a["policy"]]]
     if method != "scratch":
         over.append(f"policy.encoder_init={root / 'pretrain' / method.removesuffix('_frozen')}")
         if method.endswith("_frozen"):
             over.append("policy.freeze_encoder=true")
-    row = train_and_eval("train/bc", over, root / "runs" / f"{method}_n{n}_s{seed}",
-                         a["heldout"], a["trials"],
-                         extra={"method": method, "n_demos": n, "seed": seed})
+    prefix = "" if a["policy"] == "bc" else f"{a['policy']}_"
+    row = train_and_eval(f"train/{a['policy']}", over,
+                         root / "runs" / f"{prefix}{method}_n{n}_s{seed}", a["heldout"],
+                         a["trials"], extra={"method": method, "n_demos": n, "seed": seed,
+                                             "policy": a["policy"]})
     print(f"{method:15s} n={n:3d} seed={seed}: {row['successes']}/{row['trials']} "
           f"(train {row['train_s']:.0f} s)", flush=True)
     return row
@@ -135,6 +145,8 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=3000)
     ap.add_argument("--finetune-steps", type=int, default=1000)
     ap.add_argument("--state-dim", type=int, default=128, help="policy.state_encoder_dim")
+    ap.add_argument("--policy", default="bc", choices=sorted(POLICY_OVERRIDES),
+                    help="the policy fine-tuned with the pretrained encoder")
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--force", action="store_true", help="redo runs already in --out")
     args = ap.parse_args()
@@ -161,18 +173,19 @@ def main() -> None:
         futs = [ex.submit(finetune_eval, m, n, s, a) for m, n, s in jobs]
         rows = [f.result() for f in futs]
     table = summarise(rows, args.methods, args.demos)
-    print(f"\n{args.heldout}: bc fine-tuned on N demos, {args.trials} trials, "
+    print(f"\n{args.heldout}: {args.policy} fine-tuned on N demos, {args.trials} trials, "
           f"{args.seeds} seeds (mean +- std); ratio = method / scratch in this run")
     for r in table:
         ratio = f"x{r['vs_scratch']:.2f}" if r["vs_scratch"] is not None else "-"
         print(f"  N={r['n_demos']:3d} {r['method']:15s} {100 * r['mean']:5.1f} +- "
               f"{100 * r['std']:4.1f} %   {ratio}")
-    (root / "results.json").write_text(json.dumps(
+    suffix = "" if args.policy == "bc" else f"_{args.policy}"
+    (root / f"results{suffix}.json").write_text(json.dumps(
         {"protocol": {k: v for k, v in a.items() if k != "force"}, "runs": rows,
          "table": table, "wall_s": time.perf_counter() - t0}, indent=1))
-    plot(table, root / "idm.png", f"{args.heldout}: encoder pretraining on "
-         f"{Path(args.pretrain_store).name}, bc fine-tuning ({args.seeds} seeds)")
-    print(f"wrote {root / 'results.json'} and {root / 'idm.png'} "
+    plot(table, root / f"idm{suffix}.png", f"{args.heldout}: encoder pretraining on "
+         f"{Path(args.pretrain_store).name}, {args.policy} fine-tuning ({args.seeds} seeds)")
+    print(f"wrote {root / f'results{suffix}.json'} and {root / f'idm{suffix}.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -16,13 +16,14 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, trials: int,
-                   eval_preset: str = "eval/metaworld_mt10", extra: dict | None = None,
-                   eval_overrides: list[str] = ()) -> dict:
-    """``robolearn-train preset`` into ``out``, then ``trials`` episodes of ``task``.
+def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | list[str],
+                   trials: int, eval_preset: str = "eval/metaworld_mt10",
+                   extra: dict | None = None, eval_overrides: list[str] = ()) -> dict:
+    """``robolearn-train preset`` into ``out``, then ``trials`` episodes of each task.
 
-    Returns (and caches as ``out.json``) the success, trial counts and wall times; a run
-    whose ``out.json`` exists is not repeated."""
+    Returns (and caches as ``out.json``) the success over all tasks, trial counts, wall
+    times, the trained steps and per-task rows (``per_task``); a run whose ``out.json``
+    exists is not repeated."""
     from robolearn.cli.train import run
     from robolearn.config import compose
     from robolearn.eval.run import evaluate
@@ -37,16 +38,25 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str, tria
                 + overrides))
     train_s = time.perf_counter() - t0
     policy = load_policy(resolve_policy_dir(out))
-    proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{task}]", f"trials={trials}",
-                                  "num_envs=1", "videos=0", *eval_overrides])
+    tasks = [task] if isinstance(task, str) else list(task)
+    proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{','.join(tasks)}]",
+                                  f"trials={trials}", "num_envs=1", "videos=0", *eval_overrides])
     t1 = time.perf_counter()
     rep = evaluate(policy, proto, out / "eval")
-    t = rep["tasks"][0]
+    t = rep["overall"]
     row = {**(extra or {}), "success_rate": t["success_rate"], "successes": t["successes"],
            "trials": t["trials"], "ci95": t["ci95"], "train_s": train_s,
-           "eval_s": time.perf_counter() - t1}
+           "eval_s": time.perf_counter() - t1, "steps": _trained_steps(out),
+           "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95")}
+                        for r in rep["tasks"]]}
     res.write_text(json.dumps(row))
     return row
+
+
+def _trained_steps(out: Path) -> int:
+    """The last step in the run's metrics.csv (a wall-clock budget decides it)."""
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    return int(rows[-1].split(",")[0]) if len(rows) > 1 else 0
 
 
 def ensure_store(path: str | Path, tasks: list[str], episodes: int,

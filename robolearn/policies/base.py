@@ -122,6 +122,16 @@ class Policy(nn.Module):
             self._action_queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
         return self._action_queue.popleft()
 
+    def encoder_modules(self) -> dict[str, "nn.Module | None"]:
+        """The observation encoders ``encoder_init`` can move between policies, by part
+        (``image_encoder``, ``state_encoder``); the conv-based policies keep theirs in
+        ``obs_encoder``. A policy with none returns {}."""
+        enc = getattr(self, "obs_encoder", None)
+        if enc is None:
+            return {}
+        return {"image_encoder": getattr(enc, "image_encoder", None),
+                "state_encoder": getattr(enc, "state_encoder", None)}
+
     def save_pretrained(self, path: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None):
         """Write config.json + model.safetensors + stats.json into folder ``path``."""
         from safetensors.torch import save_file

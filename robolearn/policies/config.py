@@ -39,7 +39,7 @@ class PolicyConfig:
     init_from: str = ""
     """Start from every weight (and the normalisation statistics) of a run, checkpoint or policy folder of the same policy type and sizes: fine-tuning a pretrained policy ("" = fresh)."""
     state_encoder_dim: int = 0
-    """Conv-based policies (bc, diffusion, iql, pretrain): encode observation.state with a learned MLP to this many features, which train/pretrain can pretrain and encoder_init moves like the image encoder (0 = feed the normalised state as it is)."""
+    """Encode observation.state with a learned MLP to this many features (bc, diffusion, iql, pretrain; flow_vla before its state token, then tied to this arm's state size), which train/pretrain can pretrain and encoder_init moves like the image encoder (0 = feed the normalised state as it is)."""
     state_norm: str = "mean_std"
     """Normalisation of observation.state: mean_std, min_max or identity."""
     action_norm: str = "min_max"

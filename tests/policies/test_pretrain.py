@@ -120,3 +120,33 @@ def test_init_from_copies_a_whole_policy_and_refuses_another_type(tmp_path):
     wide, _ = build("iql", hidden_dim=48)
     with pytest.raises(ValueError, match="does not fit"):
         init_from_checkpoint(wide, tmp_path / "iql")
+
+
+def test_flow_vla_takes_the_pretrained_state_encoder(tmp_path):
+    """The flow policy fine-tunes with a pretrained state encoder (state_encoder_dim > 0)
+    in front of its state token; it refuses an image encoder it cannot use."""
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.testing import synthetic_policy
+
+    pcfg = PretrainConfig.tiny()
+    pcfg.state_encoder_dim = 8
+    pre, _ = synthetic_policy("pretrain", pcfg, cameras=(), seed=0, action_dim=6)
+    pre.save_pretrained(tmp_path / "pre")
+    fcfg = FlowVLAConfig.tiny()
+    fcfg.state_encoder_dim = 8
+    vla, ds = synthetic_policy("flow_vla", fcfg, cameras=(), seed=1, action_dim=6)  # 15-D state
+
+    assert load_pretrained_encoder(vla, tmp_path / "pre", freeze=True) == len(
+        pre.obs_encoder.state_encoder.state_dict())
+    for k, v in pre.obs_encoder.state_encoder.state_dict().items():
+        assert torch.equal(vla.state_encoder.state_dict()[k], v), k
+    assert torch.equal(vla.normalizer.observation__state__mean, pre.normalizer.observation__state__mean)
+    # the encoder shapes the state token: fine-tuning trains the rest, the frozen MLP stays
+    before = {k: v.clone() for k, v in vla.state_encoder.state_dict().items()}
+    assert fit_batch(vla, ds.batch(8), 20, lr=3e-3) < float("inf")
+    assert all(torch.equal(v, before[k]) for k, v in vla.state_encoder.state_dict().items())
+    assert vla.predict_action_chunk(ds.batch(2)).shape == (2, fcfg.horizon, fcfg.action_dim)
+    img_pre, _ = build("pretrain", state_encoder_dim=8)
+    img_pre.save_pretrained(tmp_path / "img")
+    with pytest.raises(ValueError, match="flow_vla takes only a state encoder"):
+        load_pretrained_encoder(vla, tmp_path / "img")

@@ -96,16 +96,15 @@ class FlowVLAConfig(PolicyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.state_encoder_dim:
-            raise ValueError("flow_vla projects the state into its prefix itself; "
-                             "state_encoder_dim is for bc, diffusion, iql and pretrain (set 0)")
         if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
             raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
                              f"{self.vision_type!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size "
                              f"{self.patch_size}")
-        if self.state_dim > self.max_state_dim or self.action_dim > self.max_action_dim:
+        # a learned state encoder reads the unpadded state: no max_state_dim limit then
+        state_over = self.state_dim > self.max_state_dim and not self.state_encoder_dim
+        if state_over or self.action_dim > self.max_action_dim:
             raise ValueError(f"state_dim/action_dim ({self.state_dim}/{self.action_dim}) exceed "
                              f"max_state_dim/max_action_dim ({self.max_state_dim}/"
                              f"{self.max_action_dim}); raise the max dims")

@@ -33,7 +33,8 @@ from torch import nn
 from robolearn import keys as K
 from robolearn.policies.base import Policy
 from robolearn.policies.encoders import (ConvImageEncoder, EfficientNetImageEncoder,
-                                         SiglipImageEncoder, prepare_images)
+                                         SiglipImageEncoder, mlp_state_encoder,
+                                         prepare_images)
 from robolearn.policies.flow_vla.config import FlowVLAConfig
 from robolearn.policies.tokenizer import ByteTokenizer
 
@@ -117,7 +118,11 @@ class FlowVLAPolicy(Policy):
         self.expert = self._build_expert(lm_cfg, c)
         vw, lw, ew = self.vision.token_dim, lm_cfg.hidden_size, c.expert_width
         self.image_proj = nn.Linear(vw, lw)
-        self.state_proj = nn.Linear(c.max_state_dim, lw)
+        # optional learned state MLP (state_encoder_dim > 0): the one train/pretrain pretrains
+        # and encoder_init moves in; it reads this arm's state_dim, not the padded state
+        self.state_encoder = (mlp_state_encoder(c.state_dim, c.state_encoder_dim)
+                              if c.state_encoder_dim > 0 else None)
+        self.state_proj = nn.Linear(c.state_encoder_dim or c.max_state_dim, lw)
         self.action_in = nn.Linear(c.max_action_dim, ew)
         self.action_time_mlp = nn.Sequential(nn.Linear(2 * ew, ew), nn.SiLU(), nn.Linear(ew, ew))
         self.action_out = nn.Linear(ew, c.max_action_dim)
@@ -229,6 +234,12 @@ class FlowVLAPolicy(Policy):
             tokenizer = ByteTokenizer()
         return vision, lm, tokenizer
 
+    def encoder_modules(self) -> dict[str, nn.Module | None]:
+        """encoder_init moves the learned state encoder (state_encoder_dim > 0) in; the image
+        encoders (SigLIP, EfficientNet, conv tokens) take their own pretrained weights
+        (vision_pretrained_path), so there is no image part to move."""
+        return {"image_encoder": None, "state_encoder": self.state_encoder}
+
     # ---- prefix ---------------------------------------------------------------------------
     def embed_prefix(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Images + instruction + state -> embeddings (B, P, lm_width), valid mask (B, P)."""
@@ -255,7 +266,9 @@ class FlowVLAPolicy(Policy):
         tokens.append(self.lm.get_input_embeddings()(ids.to(self.device)))
         masks.append(m.to(self.device))
         s = self.normalizer.normalize(K.OBS_STATE, state.float())
-        tokens.append(self.state_proj(F.pad(s, (0, c.max_state_dim - s.shape[-1])))[:, None])
+        s = self.state_encoder(s) if self.state_encoder is not None \
+            else F.pad(s, (0, c.max_state_dim - s.shape[-1]))
+        tokens.append(self.state_proj(s)[:, None])
         masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         return torch.cat(tokens, 1), torch.cat(masks, 1)
 

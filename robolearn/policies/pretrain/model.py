@@ -90,9 +90,10 @@ class PretrainModel(Policy):
 
 
 def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = False) -> int:
-    """Copy a pretraining run's observation encoder into ``policy.obs_encoder``.
+    """Copy a pretraining run's observation encoders into ``policy.encoder_modules()``.
 
-    Moves the image encoder (``obs_encoder.image_encoder``) and, when the configs have one
+    Moves the image encoder (``obs_encoder.image_encoder``; flow_vla has none to move) and,
+    when the configs have one
     (``state_encoder_dim > 0``), the learned state encoder, together with the observation
     normalisation statistics they were trained with (an encoder expects its inputs scaled
     as in pretraining, not by the few fine-tuning demos' statistics).
@@ -101,21 +102,24 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
     (or of any policy with the same encoder). Returns the number of tensors loaded.
     """
     src = load_policy(resolve_policy_dir(path))
-    mine, theirs = getattr(policy, "obs_encoder", None), getattr(src, "obs_encoder", None)
-    if mine is None or theirs is None:
-        who = policy.name if mine is None else f"the {src.name} policy in {path}"
-        raise ValueError(f"{who} has no obs_encoder (encoder_init serves bc, diffusion, iql "
-                         f"and pretrain runs)")
-    loaded = 0
+    mine, theirs = policy.encoder_modules(), src.encoder_modules()
+    if not mine or not theirs:
+        who = policy.name if not mine else f"the {src.name} policy in {path}"
+        raise ValueError(f"{who} has no observation encoder to move (encoder_init serves bc, "
+                         f"diffusion, iql, flow_vla's state encoder and pretrain runs)")
+    loaded, stats_keys = 0, [K.OBS_STATE]
     for part in ENCODER_PARTS:
-        target, source = getattr(mine, part, None), getattr(theirs, part, None)
+        target, source = mine.get(part), theirs.get(part)
         if target is None and source is None:
             continue
         if target is None or source is None:
             field = "state_encoder_dim" if part == "state_encoder" else "image_keys"
             raise ValueError(f"{path} {'has' if source is not None else 'has no'} a {part} but "
                              f"{policy.name} {'has none' if target is None else 'has one'}; "
-                             f"use the pretraining run's {field} for the policy")
+                             f"use the pretraining run's {field} for the policy"
+                             + (" (flow_vla takes only a state encoder: pretrain without "
+                                "cameras)" if policy.name == "flow_vla" and source is not None
+                                and part == "image_encoder" else ""))
         want, got = target.state_dict(), source.state_dict()
         bad = [k for k in want if k not in got or got[k].shape != want[k].shape]
         if bad:
@@ -124,8 +128,10 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
                              f"and state_encoder_dim as the pretraining run")
         target.load_state_dict(got)
         loaded += len(want)
+        if part == "image_encoder":
+            stats_keys += list(policy.config.image_keys)
         if freeze:
             for p in target.parameters():
                 p.requires_grad_(False)
-    policy.normalizer.copy_stats_from(src.normalizer, [K.OBS_STATE] + list(mine.image_keys))
+    policy.normalizer.copy_stats_from(src.normalizer, stats_keys)
     return loaded
