@@ -72,6 +72,24 @@ def get_exporter(name: str) -> Callable[..., ConvertReport]:
     return _lookup(EXPORTERS, "exporter", name)
 
 
+def append_or_drop(store, report: ConvertReport, label: str, build: Callable[[], tuple]) -> bool:
+    """Append the episode ``build()`` returns as (steps, meta) to ``store`` and count it in
+    ``report``; an episode that fails to build or validate is dropped, with ``label`` and
+    the reason in the report, and nothing of it is written."""
+    from robolearn import keys as K
+    from robolearn.data.errors import EpisodeValidationError
+
+    try:
+        steps, meta = build()
+        store.append_episode(steps, meta)
+    except (EpisodeValidationError, KeyError, ValueError) as e:
+        report.dropped_episodes.append(f"{label}: {e}")
+        return False
+    report.episodes += 1
+    report.steps += len(steps[K.ACTION])
+    return True
+
+
 def resize_frames(frames, size: int | None):
     """(T, H, W, 3) uint8 frames resized to a ``size`` square (bilinear); unchanged if None."""
     import numpy as np

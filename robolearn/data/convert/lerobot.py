@@ -51,8 +51,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from robolearn import keys as K
-from robolearn.data.convert import ConvertReport, finish, resize_frames
-from robolearn.data.errors import EpisodeValidationError, StoreError
+from robolearn.data.convert import ConvertReport, append_or_drop, finish, resize_frames
+from robolearn.data.errors import StoreError
 
 CODEBASE_VERSION = "v3.0"
 SIDECAR = "meta/robolearn.json"
@@ -320,7 +320,8 @@ def convert_lerobot(src: str, dst: str, *, image_size: int | None = None,
             ep = _episode(row, video_keys)
             if wanted is not None and ep.index not in wanted:
                 continue
-            try:
+            def build(ep=ep):
+                nonlocal stale, warned_success
                 table = frames.take(ep)
                 n = ep.length
                 ts = table.column("timestamp").to_numpy().astype(np.float64)
@@ -371,12 +372,9 @@ def convert_lerobot(src: str, dst: str, *, image_size: int | None = None,
                             K.META_SUCCESS: success, K.META_ROBOT: robot or info.get("robot_type")
                             or "unknown", K.META_FPS: fps, K.META_ACTION_SPACE: "lerobot",
                             K.META_SOURCE: f"lerobot:{root.name}/episode_{ep.index}"}
-                store.append_episode(steps, meta)
-            except (EpisodeValidationError, KeyError, ValueError) as e:
-                report.dropped_episodes.append(f"episode {ep.index}: {e}")
-                continue
-            report.episodes += 1
-            report.steps += ep.length
+                return steps, meta
+
+            append_or_drop(store, report, f"episode {ep.index}", build)
         store.set_attr("lerobot", {"features": {k: {"names": f.get("names")}
                                                 for k, f in feats.items()},
                                    "robot_type": info.get("robot_type"), "fps": info["fps"]})
@@ -490,7 +488,25 @@ class _RunningStats:
         return out
 
 
-class _VideoWriter:
+class _Rotating:
+    """Files numbered chunk-XXX/file-YYY: the next file once one is full, a new chunk
+    folder every ``chunks_size`` files (LeRobot's layout)."""
+
+    chunk: int
+    file: int
+    chunks_size: int
+
+    def next_file(self) -> None:
+        self.close()
+        self.file += 1
+        if self.file >= self.chunks_size:
+            self.chunk, self.file = self.chunk + 1, 0
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _VideoWriter(_Rotating):
     """One camera's MP4 files: frames appended episode after episode, rotated by size."""
 
     def __init__(self, root: Path, template: str, key: str, fps: int, vcodec: str, crf: int,
@@ -545,10 +561,7 @@ class _VideoWriter:
                      else frames[0].nbytes / 100)
         pending = self.frames_in_file - self.packets_in_file
         if self.bytes_in_file + pending * per_frame >= self.max_bytes:
-            self.close()
-            self.file += 1
-            if self.file >= self.chunks_size:
-                self.chunk, self.file = self.chunk + 1, 0
+            self.next_file()
         return loc
 
     def close(self) -> None:
@@ -559,7 +572,7 @@ class _VideoWriter:
             self._container = None
 
 
-class _DataWriter:
+class _DataWriter(_Rotating):
     """Data (or episode-metadata) Parquet files: one row group per episode, rotated by size."""
 
     def __init__(self, root: Path, template: str, schema, max_mb: float, chunks_size: int):
@@ -579,10 +592,7 @@ class _DataWriter:
         loc = (self.chunk, self.file)
         self._writer.write_table(table.cast(self.schema))
         if self.path.stat().st_size >= self.max_bytes:
-            self.close()
-            self.file += 1
-            if self.file >= self.chunks_size:
-                self.chunk, self.file = self.chunk + 1, 0
+            self.next_file()
         return loc
 
     def close(self) -> None:

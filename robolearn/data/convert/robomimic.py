@@ -26,8 +26,8 @@ from typing import Sequence
 import numpy as np
 
 from robolearn import keys as K
-from robolearn.data.convert import ConvertReport, finish, resize_frames
-from robolearn.data.errors import EpisodeValidationError, StoreError
+from robolearn.data.convert import ConvertReport, append_or_drop, finish, resize_frames
+from robolearn.data.errors import StoreError
 
 DEFAULT_STATE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
 
@@ -37,6 +37,28 @@ def _demo_order(names) -> list[str]:
         m = re.search(r"(\d+)$", n)
         return (int(m.group(1)) if m else -1, n)
     return sorted(names, key=key)
+
+
+def _episode(demo, skeys, cams, image_size, instruction, task, robot, fps, action_space, source):
+    """(steps, meta) of one robomimic demo group."""
+    obs = demo["obs"]
+    n = int(demo["actions"].shape[0])
+    steps = {
+        K.OBS_STATE: np.concatenate([np.asarray(obs[k], np.float32).reshape(n, -1)
+                                     for k in skeys], axis=1),
+        K.ACTION: np.asarray(demo["actions"], np.float32),
+        K.REWARD: np.asarray(demo["rewards"], np.float32) if "rewards" in demo
+        else np.zeros(n, np.float32),
+        K.DONE: np.asarray(demo["dones"], bool) if "dones" in demo else np.arange(n) == n - 1,
+        K.LANGUAGE: instruction, K.SKILL: task,
+    }
+    for cam in cams:
+        steps[K.image_key(cam[: -len("_image")])] = resize_frames(np.asarray(obs[cam]), image_size)
+    success = bool(steps[K.DONE].any() or steps[K.REWARD].max(initial=0) > 0)
+    meta = {K.META_TASK: task, K.META_INSTRUCTION: instruction, K.META_SUCCESS: success,
+            K.META_ROBOT: robot, K.META_FPS: fps, K.META_ACTION_SPACE: action_space,
+            K.META_SOURCE: source}
+    return steps, meta
 
 
 def convert_robomimic(src: str, dst: str, *, state_keys: Sequence[str] | None = None,
@@ -96,32 +118,9 @@ def convert_robomimic(src: str, dst: str, *, state_keys: Sequence[str] | None = 
 
             it = tqdm(names, desc=f"robomimic -> {Path(str(dst)).name}", unit="demo")
         for name in it:
-            demo = data[name]
-            obs = demo["obs"]
-            n = int(demo["actions"].shape[0])
-            try:
-                steps = {
-                    K.OBS_STATE: np.concatenate([np.asarray(obs[k], np.float32).reshape(n, -1)
-                                                 for k in skeys], axis=1),
-                    K.ACTION: np.asarray(demo["actions"], np.float32),
-                    K.REWARD: np.asarray(demo["rewards"], np.float32) if "rewards" in demo
-                    else np.zeros(n, np.float32),
-                    K.DONE: np.asarray(demo["dones"], bool) if "dones" in demo
-                    else np.arange(n) == n - 1,
-                    K.LANGUAGE: instruction, K.SKILL: task,
-                }
-                for cam in cams:
-                    steps[K.image_key(cam[: -len("_image")])] = resize_frames(np.asarray(obs[cam]), image_size)
-                success = bool(steps[K.DONE].any() or steps[K.REWARD].max(initial=0) > 0)
-                meta = {K.META_TASK: task, K.META_INSTRUCTION: instruction, K.META_SUCCESS: success,
-                        K.META_ROBOT: robot, K.META_FPS: fps, K.META_ACTION_SPACE: action_space,
-                        K.META_SOURCE: f"robomimic:{path.name}/{name}"}
-                store.append_episode(steps, meta)
-            except (EpisodeValidationError, KeyError, ValueError) as e:
-                report.dropped_episodes.append(f"{name}: {e}")
-                continue
-            report.episodes += 1
-            report.steps += n
+            append_or_drop(store, report, name, lambda: _episode(
+                data[name], skeys, cams, image_size, instruction, task, robot, fps, action_space,
+                f"robomimic:{path.name}/{name}"))
         store.close()
     report.frames_per_s = report.steps / max(1e-9, time.perf_counter() - t0)
     return finish(report, storage_options)
