@@ -5,7 +5,9 @@ Stages (each capability joins as it lands):
 1. collect scripted-expert demonstrations of the demo tasks in the MuJoCo sim into a
    Zarr trajectory store, with a rollout GIF per task;
 2. validate the store (``robolearn-data check``), summarise it (``info``), compute and
-   save normalisation statistics (``stats``) and plot it (``plot``);
+   save normalisation statistics (``stats``) and plot it (``plot``); export it as a
+   LeRobotDataset v3 and import that back (``robolearn-data export/convert lerobot``),
+   checking the round trip;
 3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
    checkpoint, metrics and loss curve in ``train/``;
 4. plan an instruction with the skill library and the embedded LLM planner and execute it
@@ -70,6 +72,37 @@ def stage_data(store_path: Path, out: Path) -> dict:
     return {"info": summary, "plot": png.name}
 
 
+def stage_interop(store_path: Path, out: Path) -> dict:
+    """Store -> LeRobot v3 (Parquet + AV1 MP4) -> store: what survived exactly, video PSNR."""
+    import numpy as np
+
+    from robolearn.data.convert import get_converter, get_exporter
+    from robolearn.data.store import TrajectoryStore
+
+    exp = get_exporter("lerobot")(str(store_path), str(out / "lerobot"), progress=False)
+    imp = get_converter("lerobot")(str(out / "lerobot"), str(out / "lerobot_roundtrip.zarr"),
+                                   progress=False)
+    a, b = TrajectoryStore.open(str(store_path)), TrajectoryStore.open(str(out / "lerobot_roundtrip.zarr"))
+    exact, psnr = [], []
+    for k in a.schema.keys:
+        x, y = a.read(k), b.read(k)
+        if a.schema[k].is_image:
+            mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
+            psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
+        elif (x == y).all() if a.schema[k].is_text else np.array_equal(x, y):
+            exact.append(k)
+    size = sum(f.stat().st_size for f in (out / "lerobot").rglob("*") if f.is_file())
+    res = {"folder": "lerobot", "export_frames_per_s": exp.frames_per_s,
+           "import_frames_per_s": imp.frames_per_s, "checks_ok": exp.check_ok and imp.check_ok,
+           "exact_keys": exact, "lowdim_keys": [k for k in a.schema.keys if not a.schema[k].is_image],
+           "metadata_exact": a.all_episode_meta() == b.all_episode_meta(),
+           "video_psnr_db": float(np.mean(psnr)) if psnr else None, "bytes": size}
+    print(f"lerobot v3 round trip: {len(exact)}/{len(res['lowdim_keys'])} non-image keys and "
+          f"metadata {'exact' if res['metadata_exact'] else 'DIFFER'}; video PSNR "
+          f"{res['video_psnr_db'] or float('nan'):.1f} dB; {size / 2**20:.1f} MB in {out / 'lerobot'}")
+    return res
+
+
 def stage_train(cfg, store_path: Path, out: Path) -> dict:
     from robolearn.cli.train import run
     from robolearn.config import compose
@@ -97,7 +130,8 @@ def stage_plan(cfg, out: Path) -> dict:
 
 
 def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
-                 trained: dict | None = None, planned: dict | None = None) -> Path:
+                 trained: dict | None = None, planned: dict | None = None,
+                 interop: dict | None = None) -> Path:
     lines = [
         "# robolearn demo run", "",
         f"Robot `{cfg.robot}`, tasks {', '.join(f'`{t}`' for t in cfg.tasks)}, "
@@ -119,6 +153,14 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
         f"({inf['compression_ratio']:.1f}x). Normalisation statistics are saved in the store.",
         "", f"![store summary]({data['plot']})", "",
     ]
+    if interop:
+        lines += ["## LeRobot v3 round trip", "",
+                  f"Exported to `{interop['folder']}/` (LeRobotDataset v3: Parquet + AV1 MP4, "
+                  f"{interop['bytes'] / 2**20:.1f} MB) and imported back: "
+                  f"{len(interop['exact_keys'])}/{len(interop['lowdim_keys'])} non-image keys "
+                  f"bit-exact, episode metadata {'exact' if interop['metadata_exact'] else 'different'}"
+                  + (f", video PSNR {interop['video_psnr_db']:.1f} dB"
+                     if interop['video_psnr_db'] is not None else "") + ".", ""]
     if trained:
         lines += ["## Policy training (preview)", "",
                   f"`{trained['preset']}` for {trained['steps']} steps with the shared trainer: "
@@ -158,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     print(f"== 1/5 collect {cfg.episodes} expert episodes of {list(cfg.tasks)} ({cfg.robot})")
     collected = stage_collect(cfg, out)
-    print(f"== 2/5 validate, summarise and plot {out / 'demos.zarr'}")
+    print(f"== 2/5 validate, summarise, plot and round-trip {out / 'demos.zarr'} through LeRobot v3")
     data = stage_data(out / "demos.zarr", out)
+    interop = stage_interop(out / "demos.zarr", out)
     trained = None
     if cfg.train_preset:
         print(f"== 3/5 train {cfg.train_preset} for {cfg.train_steps} steps")
@@ -169,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== 4/5 plan and execute: {cfg.plan_instruction!r} in {cfg.plan_env}")
         planned = stage_plan(cfg, out)
     print("== 5/5 report")
-    report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned)
+    report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned, interop)
     (out / "demo_summary.json").write_text(json.dumps(
         {"collect": {k: v for k, v in collected.items() if k != "config"},
-         "store": data["info"], "train": trained, "plan": planned}, indent=1, default=str))
+         "store": data["info"], "lerobot_roundtrip": interop, "train": trained,
+         "plan": planned}, indent=1, default=str))
     print(f"done in {time.time() - t0:.0f} s: {report}")
     return 0
 

@@ -20,6 +20,10 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "Reach.gif").stat().st_size > 1_000
     report = (out / "demo_report.md").read_text()
     assert "| Reach | 2 | 2/2 |" in report
+    rt = summary["lerobot_roundtrip"]  # store -> LeRobot v3 -> store
+    assert rt["checks_ok"] and rt["metadata_exact"] and rt["exact_keys"] == rt["lowdim_keys"]
+    assert rt["video_psnr_db"] > 28 and (out / "lerobot" / "meta" / "info.json").exists()
+    assert "## LeRobot v3 round trip" in report
     assert summary["train"]["steps"] == 4 and (out / "train" / "loss.png").exists()
     assert summary["train"]["final_loss"] == summary["train"]["final_loss"]  # not NaN
     plan = summary["plan"]
