@@ -64,7 +64,7 @@ def plot(rows: list[dict], tasks: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     short = [t.split("/")[-1].removesuffix("-v3") for t in tasks]
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     width = 0.8 / (len(rows) + 1)
     for i, r in enumerate(rows):
         rates = [100 * p["success_rate"] for p in r["per_task"]]
@@ -78,7 +78,7 @@ def plot(rows: list[dict], tasks: list[str], path: Path) -> None:
     ax.set_xticks(np.arange(len(tasks)) + width * len(rows) / 2, short)
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
     ax.set_title("MetaWorld, state + instruction, one multi-task policy per method", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
