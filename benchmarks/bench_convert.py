@@ -82,7 +82,7 @@ def bench_lerobot(root: Path, episodes: int = 20, length: int = 150, size: int =
     from PIL import Image
 
     from robolearn import keys as K
-    from robolearn.data.convert import get_exporter
+    from robolearn.data.convert import compare_stores, get_exporter
     from robolearn.data.store import TrajectoryStore
     from robolearn.data.testing import make_synthetic_store
 
@@ -114,26 +114,15 @@ def bench_lerobot(root: Path, episodes: int = 20, length: int = 150, size: int =
         t = time.perf_counter()
         rep2 = get_converter("lerobot")(str(out), str(root / f"lr_{mode}.zarr"), progress=False)
         imp = time.perf_counter() - t
-        back = TrajectoryStore.open(root / f"lr_{mode}.zarr")
-        exact, images_exact, psnr = True, True, []
-        for i in range(store.n_episodes):
-            a, b = store.get_episode(i), back.get_episode(i)
-            for k in store.schema.keys:
-                if store.schema[k].is_image:
-                    images_exact &= bool(np.array_equal(a[k], b[k]))
-                    mse = np.mean((a[k].astype(np.float64) - b[k].astype(np.float64)) ** 2)
-                    psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
-                else:
-                    exact &= bool(np.array_equal(a[k], b[k]) if not store.schema[k].is_text
-                                  else (a[k] == b[k]).all())
-        exact &= back.all_episode_meta() == store.all_episode_meta()
+        cmp = compare_stores(store, TrajectoryStore.open(root / f"lr_{mode}.zarr"))
+        exact = cmp["metadata_exact"] and cmp["exact_keys"] == cmp["lowdim_keys"]
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
         print(f"lerobot {mode:5s}: {n} steps x 2 cameras {size}px ({size_mb:.1f} MB): export "
               f"{2 * n / export:6.0f} frames/s ({export / read_store:.1f}x reading the store), "
               f"import {2 * n / imp:6.0f} frames/s ({imp / read_lr:.1f}x reading+decoding the "
               f"files); round trip: data+metadata {'bit-exact' if exact else 'DIFFERENT'}, "
-              + (f"images PSNR mean {np.mean(psnr):.1f} dB, min {np.min(psnr):.1f} dB"
-                 if not images_exact else "images bit-exact")
+              + (f"images PSNR mean {cmp['psnr_db_mean']:.1f} dB, min {cmp['psnr_db_min']:.1f} dB"
+                 if not cmp["images_exact"] else "images bit-exact")
               + f"; checks {'OK' if rep.check_ok and rep2.check_ok else 'FAILED'}")
 
 

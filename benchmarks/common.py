@@ -34,8 +34,8 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
         return json.loads(res.read_text())
     one_thread()
     t0 = time.perf_counter()
-    run(compose(preset, [f"out_dir={out}", "progress=false", "eval_every=0", "val_every=0"]
-                + overrides))
+    last = run(compose(preset, [f"out_dir={out}", "progress=false", "eval_every=0",
+                                "val_every=0"] + overrides))
     train_s = time.perf_counter() - t0
     policy = load_policy(resolve_policy_dir(out))
     tasks = [task] if isinstance(task, str) else list(task)
@@ -46,17 +46,11 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     t = rep["overall"]
     row = {**(extra or {}), "success_rate": t["success_rate"], "successes": t["successes"],
            "trials": t["trials"], "ci95": t["ci95"], "train_s": train_s,
-           "eval_s": time.perf_counter() - t1, "steps": _trained_steps(out),
+           "eval_s": time.perf_counter() - t1, "steps": int(last.get("step", 0)),
            "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95")}
                         for r in rep["tasks"]]}
     res.write_text(json.dumps(row))
     return row
-
-
-def _trained_steps(out: Path) -> int:
-    """The last step in the run's metrics.csv (a wall-clock budget decides it)."""
-    rows = (out / "metrics.csv").read_text().strip().splitlines()
-    return int(rows[-1].split(",")[0]) if len(rows) > 1 else 0
 
 
 def ensure_store(path: str | Path, tasks: list[str], episodes: int,

@@ -201,7 +201,7 @@ def cmd_convert(a) -> int:
                    instruction=a.instruction, task=a.task, filter_key=a.filter_key, **common)
     elif a.format == "lerobot":
         rep = conv(a.src, a.dst, image_size=a.image_size, instruction=a.instruction, task=a.task,
-                   robot=None if a.robot == "unknown" else a.robot, episodes=a.episodes, **common)
+                   robot=a.robot, episodes=a.episodes, **common)
     else:
         cams = dict(_pair(c, "--camera") for c in (a.camera or []))
         if not cams or not a.joint_states:
@@ -209,7 +209,7 @@ def cmd_convert(a) -> int:
         rep = conv(a.src, a.dst, cameras=cams, joint_states=a.joint_states, action=a.action,
                    rate=a.rate, policy=a.policy, max_age=a.max_age, gap=a.gap, marker=a.marker,
                    language_topic=a.language_topic, instruction=a.instruction or "",
-                   task=a.task or "", robot=a.robot, joint_names=a.joint_names or [],
+                   task=a.task or "", robot=a.robot or "unknown", joint_names=a.joint_names or [],
                    image_size=a.image_size, **common)
     print(rep.summary())
     return 0 if rep.check_ok else 1
@@ -301,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gap", type=float, default=1.0, help="silence in s that ends an episode (1.0)")
     g.add_argument("--marker", metavar="TOPIC", help="Bool/String topic starting/stopping episodes")
     g.add_argument("--language-topic", metavar="TOPIC", help="std_msgs/String instruction topic")
-    g.add_argument("--robot", default="unknown", help="robot name in the metadata (lerobot: "
-                   "default robot_type)")
+    g.add_argument("--robot", help="robot name in the metadata (default: lerobot's robot_type; "
+                   "rosbag: unknown)")
     g.add_argument("--joint-names", nargs="+", help="joint order (default: first JointState's)")
     sp = add("export", cmd_export, "write a store in another format (LeRobotDataset v3: Parquet "
              "+ MP4, readable by LeRobot), streaming; checks the result")

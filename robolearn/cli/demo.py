@@ -74,31 +74,19 @@ def stage_data(store_path: Path, out: Path) -> dict:
 
 def stage_interop(store_path: Path, out: Path) -> dict:
     """Store -> LeRobot v3 (Parquet + AV1 MP4) -> store: what survived exactly, video PSNR."""
-    import numpy as np
-
-    from robolearn.data.convert import get_converter, get_exporter
+    from robolearn.data.convert import compare_stores, get_converter, get_exporter
     from robolearn.data.store import TrajectoryStore
 
+    back = out / "lerobot_roundtrip.zarr"
     exp = get_exporter("lerobot")(str(store_path), str(out / "lerobot"), progress=False)
-    imp = get_converter("lerobot")(str(out / "lerobot"), str(out / "lerobot_roundtrip.zarr"),
-                                   progress=False)
-    a, b = TrajectoryStore.open(str(store_path)), TrajectoryStore.open(str(out / "lerobot_roundtrip.zarr"))
-    exact, psnr = [], []
-    for k in a.schema.keys:
-        x, y = a.read(k), b.read(k)
-        if a.schema[k].is_image:
-            mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
-            psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
-        elif (x == y).all() if a.schema[k].is_text else np.array_equal(x, y):
-            exact.append(k)
+    imp = get_converter("lerobot")(str(out / "lerobot"), str(back), progress=False)
+    cmp = compare_stores(TrajectoryStore.open(str(store_path)), TrajectoryStore.open(str(back)))
     size = sum(f.stat().st_size for f in (out / "lerobot").rglob("*") if f.is_file())
     res = {"folder": "lerobot", "export_frames_per_s": exp.frames_per_s,
            "import_frames_per_s": imp.frames_per_s, "checks_ok": exp.check_ok and imp.check_ok,
-           "exact_keys": exact, "lowdim_keys": [k for k in a.schema.keys if not a.schema[k].is_image],
-           "metadata_exact": a.all_episode_meta() == b.all_episode_meta(),
-           "video_psnr_db": float(np.mean(psnr)) if psnr else None, "bytes": size}
-    print(f"lerobot v3 round trip: {len(exact)}/{len(res['lowdim_keys'])} non-image keys and "
-          f"metadata {'exact' if res['metadata_exact'] else 'DIFFER'}; video PSNR "
+           "video_psnr_db": cmp["psnr_db_mean"], "bytes": size, **cmp}
+    print(f"lerobot v3 round trip: {len(cmp['exact_keys'])}/{len(cmp['lowdim_keys'])} non-image "
+          f"keys and metadata {'exact' if cmp['metadata_exact'] else 'DIFFER'}; video PSNR "
           f"{res['video_psnr_db'] or float('nan'):.1f} dB; {size / 2**20:.1f} MB in {out / 'lerobot'}")
     return res
 

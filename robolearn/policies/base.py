@@ -122,6 +122,9 @@ class Policy(nn.Module):
             self._action_queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
         return self._action_queue.popleft()
 
+    #: why a part of encoder_modules() is missing, for encoder_init's error ("" = nothing to add)
+    encoder_note: ClassVar[str] = ""
+
     def encoder_modules(self) -> dict[str, "nn.Module | None"]:
         """The observation encoders ``encoder_init`` can move between policies, by part
         (``image_encoder``, ``state_encoder``); the conv-based policies keep theirs in
@@ -183,6 +186,11 @@ def resolve_policy_dir(path: str | Path) -> Path:
     raise FileNotFoundError(f"{step} has no policy_ema/ or policy/ folder")
 
 
+def mismatched_keys(want: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]) -> list[str]:
+    """Keys of state dict ``want`` that ``got`` lacks or holds with another shape."""
+    return sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
+
+
 def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     """Copy every weight and normalisation statistic of the policy saved at ``path`` (a
     run, checkpoint step or policy folder of the same type and sizes) into ``policy``:
@@ -191,7 +199,7 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     if src.name != policy.name:
         raise ValueError(f"{path} holds a {src.name} policy; init_from needs a {policy.name} one")
     mine, theirs = policy.state_dict(), src.state_dict()
-    bad = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
+    bad = mismatched_keys(mine, theirs)
     if bad:
         raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
                          f"use the pretraining run's policy sizes")

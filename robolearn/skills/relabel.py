@@ -153,6 +153,14 @@ def segments(labels: list[str]) -> list[tuple[int, int, str]]:
     return out
 
 
+def chain_runs(segs: list, max_chain: int):
+    """Every run of 2..``max_chain`` consecutive items of ``segs`` (an episode's segments),
+    as ``(first index, run)``: the chains relabelling describes."""
+    for i in range(len(segs)):
+        for n in range(2, min(max_chain, len(segs) - i) + 1):
+            yield i, segs[i:i + n]
+
+
 def _call(label: str, skills: dict) -> SkillCall | None:
     parsed = parse_calls(label if "(" in label else f"{label}()")
     if not parsed or parsed[0][0] not in skills:
@@ -183,15 +191,13 @@ def chain_rows(store, skills: dict, max_chain: int = 3,
     for ep, (a, b) in enumerate(zip(store.episode_starts, store.episode_ends)):
         segs = segments(labels_all[a:b])
         calls = [_call(lab, skills) for _, _, lab in segs]
-        for i in range(len(segs)):
-            for n in range(2, max_chain + 1):
-                chain = calls[i:i + n]
-                if len(chain) < n or any(c is None for c in chain):
-                    continue
-                text, source = describe(chain)
-                out.append({"episode": ep, "start": segs[i][0], "stop": segs[i + n - 1][1],
-                            "skills": [segs[j][2] for j in range(i, i + n)],
-                            "instruction": text, "source": source})
+        for i, run in chain_runs(segs, max_chain):
+            chain = calls[i:i + len(run)]
+            if any(c is None for c in chain):
+                continue
+            text, source = describe(chain)
+            out.append({"episode": ep, "start": run[0][0], "stop": run[-1][1],
+                        "skills": [r[2] for r in run], "instruction": text, "source": source})
     return out
 
 

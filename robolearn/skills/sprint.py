@@ -9,9 +9,10 @@ that ``WindowDataset`` trains on (``robolearn-train ... data.sprint=true``):
    succeeded);
 2. **relabelled chains** (instruction relabelling): runs of 2..``max_chain`` consecutive
    segments of one trajectory with the instruction ``robolearn-skills relabel`` stored
-   (grounded LLM summaries), or the library's templates when the store has none
-   (:func:`robolearn.skills.relabel.chain_rows`); reward 1 at the end when the chain was
-   completed;
+   (grounded LLM summaries), or templates when the store has none (the skills'
+   instructions joined, or the labels spelled out without a library; the same runs as
+   :func:`robolearn.skills.relabel.chain_runs` gives relabelling); reward 1 at the end when
+   the chain was completed;
 3. **cross-trajectory chains** (skill chaining): a completed segment of skill ``z1`` paired
    with a skill ``z2`` seen anywhere in the store, under the instruction "``z1``, then
    ``z2``".  Inside the segment no reward is given, and its end state is valued under
@@ -28,7 +29,7 @@ import numpy as np
 
 from robolearn import keys as K
 from robolearn.data.dataset import SegmentTask
-from robolearn.skills.relabel import ATTR, _call, chain_rows, segments
+from robolearn.skills.relabel import ATTR, _call, chain_runs, segments
 
 
 def skill_text(label: str, skills: dict | None) -> str:
@@ -79,12 +80,19 @@ def sprint_tasks(store, skills: dict | None = None, max_chain: int = 3,
                                      kind="skill"))
             if d:
                 ends.append((ep, s, e, lab))
-    # instruction relabelling: the stored (LLM) summaries, else the templates
-    for row in store.attrs.get(ATTR) or (chain_rows(store, skills, max_chain) if skills else []):
+    # instruction relabelling: the stored (LLM) summaries, else templates (any labels, with
+    # or without a library: the skills' instructions or the labels spelled out)
+    stored = store.attrs.get(ATTR) or []
+    for row in stored:
         done = [d for _, e, _, d in segs_of.get(int(row["episode"]), []) if e == int(row["stop"])]
         tasks.append(SegmentTask(int(row["episode"]), int(row["start"]), int(row["stop"]),
                                  str(row["instruction"]), reward_at_end=bool(done and done[0]),
                                  kind="chain"))
+    for ep, segs in (segs_of.items() if not stored else ()):
+        for _, run in chain_runs(segs, max_chain):
+            tasks.append(SegmentTask(ep, run[0][0], run[-1][1],
+                                     chain_text([r[2] for r in run], skills),
+                                     reward_at_end=run[-1][3], kind="chain"))
     # cross-trajectory chaining
     vocab = sorted({lab for segs in segs_of.values() for _, _, lab, _ in segs})
     rng = np.random.default_rng(seed)

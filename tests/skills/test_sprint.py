@@ -54,6 +54,15 @@ def test_tasks_cover_skills_relabelled_and_cross_trajectory_chains(tmp_path, ski
     assert not any(t.next_instruction for t in tasks)
 
 
+def test_chains_are_built_without_a_skill_library(tmp_path):
+    """Labels outside any library still chain, spelled out (the CLI passes the primitives,
+    a user's own labels need not be among them)."""
+    store = make_synthetic_store(tmp_path / "d.zarr", lengths=(10, 6), cameras=())
+    tasks = sprint_tasks(store, None, chains_per_segment=0)
+    chains = {(t.episode, t.start, t.stop): t.instruction for t in tasks if t.kind == "chain"}
+    assert chains == {(0, 0, 10): "reach, then pick", (1, 0, 6): "reach, then pick"}
+
+
 def test_a_store_without_skill_labels_is_refused(tmp_path):
     st = TrajectoryStore.create(tmp_path / "s.zarr")
     st.append_episode({K.OBS_STATE: np.zeros((3, 2), np.float32),

@@ -90,6 +90,36 @@ def append_or_drop(store, report: ConvertReport, label: str, build: Callable[[],
     return True
 
 
+def compare_stores(a, b) -> dict:
+    """How well store ``b`` reproduces store ``a`` (a round trip through another format),
+    episode by episode: the non-image keys that are bit-exact, whether the episode
+    metadata is identical, and the images' PSNR per episode and camera (mean, min; None
+    without cameras) and whether they are bit-exact."""
+    import numpy as np
+
+    schema = a.schema
+    lowdim = [k for k in schema.keys if not schema[k].is_image]
+    exact = dict.fromkeys(lowdim, a.n_episodes == b.n_episodes)
+    psnr, images_exact = [], True
+    for i in range(min(a.n_episodes, b.n_episodes)):
+        x, y = a.get_episode(i), b.get_episode(i)
+        for k in schema.keys:
+            if k not in y:
+                exact[k] = False
+            elif schema[k].is_image:
+                images_exact &= bool(np.array_equal(x[k], y[k]))
+                mse = float(np.mean((x[k].astype(np.float64) - y[k].astype(np.float64)) ** 2))
+                psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
+            else:
+                exact[k] &= bool((x[k] == y[k]).all() if schema[k].is_text
+                                 else np.array_equal(x[k], y[k]))
+    return {"lowdim_keys": lowdim, "exact_keys": [k for k in lowdim if exact[k]],
+            "metadata_exact": a.all_episode_meta() == b.all_episode_meta(),
+            "images_exact": images_exact and bool(psnr),
+            "psnr_db_mean": float(np.mean(psnr)) if psnr else None,
+            "psnr_db_min": float(np.min(psnr)) if psnr else None}
+
+
 def resize_frames(frames, size: int | None):
     """(T, H, W, 3) uint8 frames resized to a ``size`` square (bilinear); unchanged if None."""
     import numpy as np

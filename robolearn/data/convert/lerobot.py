@@ -414,13 +414,13 @@ def _feature(key: str, spec, names, use_videos: bool, fps: int, vcodec: str) -> 
         return f
     if spec.is_text:
         return {"dtype": "string", "shape": [1], "names": None}
-    shape = list(spec.shape) or [1]
+    shape = list(spec.shape) or [1]  # scalars and 1-D vectors (export drops the rest)
     return {"dtype": spec.dtype, "shape": shape,
-            "names": _vector_names(names, shape[0], key.split(".")[-1]) if len(shape) == 1
-            and shape != [1] else names}
+            "names": names if shape == [1] else _vector_names(names, shape[0], key.split(".")[-1])}
 
 
 def _arrow_type(f: dict):
+    """Arrow type of a Parquet column (export writes scalars and 1-D vectors only)."""
     import pyarrow as pa
 
     if f["dtype"] == "string":
@@ -428,13 +428,7 @@ def _arrow_type(f: dict):
     if f["dtype"] == "image":
         return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     base = pa.from_numpy_dtype(np.dtype(f["dtype"]))
-    shape = f["shape"]
-    if list(shape) == [1]:
-        return base
-    t = base
-    for s in reversed(shape):
-        t = pa.list_(t, s)
-    return t
+    return base if list(f["shape"]) == [1] else pa.list_(base, f["shape"][0])
 
 
 def _hf_features(features: dict) -> dict:
@@ -447,12 +441,9 @@ def _hf_features(features: dict) -> dict:
             out[k] = {"_type": "Image"}
         elif f["dtype"] == "string" or list(f["shape"]) == [1]:
             out[k] = {"dtype": f["dtype"], "_type": "Value"}
-        elif len(f["shape"]) == 1:
+        else:  # 1-D vectors
             out[k] = {"feature": {"dtype": f["dtype"], "_type": "Value"}, "length": f["shape"][0],
                       "_type": "Sequence"}
-        else:
-            out[k] = {"shape": list(f["shape"]), "dtype": f["dtype"],
-                      "_type": f"Array{len(f['shape'])}D"}
     return out
 
 

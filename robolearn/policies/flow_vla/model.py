@@ -234,6 +234,9 @@ class FlowVLAPolicy(Policy):
             tokenizer = ByteTokenizer()
         return vision, lm, tokenizer
 
+    encoder_note = ("flow_vla takes only a state encoder: its image encoders load their own "
+                    "weights (vision_pretrained_path); pretrain without cameras")
+
     def encoder_modules(self) -> dict[str, nn.Module | None]:
         """encoder_init moves the learned state encoder (state_encoder_dim > 0) in; the image
         encoders (SigLIP, EfficientNet, conv tokens) take their own pretrained weights

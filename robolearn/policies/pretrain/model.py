@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn import keys as K
-from robolearn.policies.base import Policy, load_policy, resolve_policy_dir
+from robolearn.policies.base import Policy, load_policy, mismatched_keys, resolve_policy_dir
 from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
@@ -117,11 +117,10 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
             raise ValueError(f"{path} {'has' if source is not None else 'has no'} a {part} but "
                              f"{policy.name} {'has none' if target is None else 'has one'}; "
                              f"use the pretraining run's {field} for the policy"
-                             + (" (flow_vla takes only a state encoder: pretrain without "
-                                "cameras)" if policy.name == "flow_vla" and source is not None
-                                and part == "image_encoder" else ""))
+                             + (f" ({policy.encoder_note})" if target is None
+                                and policy.encoder_note else ""))
         want, got = target.state_dict(), source.state_dict()
-        bad = [k for k in want if k not in got or got[k].shape != want[k].shape]
+        bad = mismatched_keys(want, got)
         if bad:
             raise ValueError(f"the {part} in {path} does not fit {policy.name}'s (mismatched "
                              f"{bad[:3]}); use the same image_size, image_channels, image_dim "
