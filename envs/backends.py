@@ -5,7 +5,8 @@
 branch in each tool.  Built in:
 
 * ``tabletop``: robolearn's MuJoCo tabletop (:data:`robolearn.envs.tasks.TASKS`);
-* ``metaworld``: MetaWorld v3 envs as ``metaworld/<env-name>`` (:mod:`robolearn.envs.metaworld`).
+* ``metaworld``: MetaWorld v3 envs as ``metaworld/<env-name>`` (:mod:`robolearn.envs.metaworld`);
+* ``pusht``: gym-pusht's PushT as ``pusht`` (:mod:`robolearn.envs.pusht`).
 
 Importing this module is cheap: each backend imports its simulator when first used.
 """
@@ -203,3 +204,60 @@ register_backend(EnvBackend(
     make_collect_env=_mw_collect_env, rollout=_mw_rollout, horizon=_mw_horizon,
     video_fps=_mw_video_fps, describe=_mw_describe, require=_mw_require, tasks=_mw_tasks,
     naming="metaworld/<env-name>, any MetaWorld v3 env"))
+
+
+# -------------------------------------------------------------------------------- pusht
+def _pusht_eval_env(task: str, **env_kwargs):
+    from robolearn.envs.pusht import PushTEnv
+
+    return PushTEnv(task, **env_kwargs)
+
+
+def _pusht_collect_env(task: str, env_cfg):
+    from robolearn.envs.pusht import PushTEnv
+
+    return PushTEnv(task, cameras=dataclasses.asdict(env_cfg.cameras),
+                    max_episode_steps=env_cfg.max_episode_steps, render_mode="rgb_array")
+
+
+def _pusht_rollout(env, seed: int, **kw):
+    from robolearn.envs.pusht import rollout
+
+    return rollout(env, seed, **kw)
+
+
+def _pusht_horizon(task: str) -> int:
+    from robolearn.envs.pusht import HORIZON
+
+    return HORIZON
+
+
+def _pusht_describe(env: dict) -> str:
+    from robolearn.envs.pusht import HORIZON
+
+    cams = env.get("cameras", {})
+    view = (f"its top-down render at {cams.get('resolution', 96)} px"
+            if cams.get("names") else "no images")
+    return (f"gym-pusht PushT (its own metric: score = coverage / 0.95 clipped, success = "
+            f"coverage > 0.95): 2-D agent target at 10 Hz, 18-D state (agent + 8 T "
+            f"keypoints), {view}, start pose = gym-pusht's reset(seed), horizon {HORIZON} "
+            f"by default")
+
+
+def _pusht_require() -> None:
+    from robolearn.envs.pusht import require_pusht
+
+    require_pusht()
+
+
+def _pusht_tasks() -> list[tuple[str, str]]:
+    from robolearn.envs.pusht import INSTRUCTION, TASK
+
+    return [(TASK, f"{INSTRUCTION}  (gym-pusht's PushT, Diffusion Policy's benchmark)")]
+
+
+register_backend(EnvBackend(
+    name="pusht", owns=lambda task: task == "pusht", make_eval_env=_pusht_eval_env,
+    make_collect_env=_pusht_collect_env, rollout=_pusht_rollout,
+    horizon=_pusht_horizon, video_fps=lambda env: 10.0, describe=_pusht_describe,
+    require=_pusht_require, tasks=_pusht_tasks))

@@ -62,7 +62,7 @@ def build_datasets(cfg):
             store, {s.name: s for s in primitive_skills()}, chains_per_segment=d.sprint_chains,
             keep_episodes=tasks is None, seed=d.seed)
         print(f"data.sprint: {summarise_tasks(tasks)} tasks")
-    common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams,
+    common = dict(n_obs=p.n_obs, horizon=p.horizon, image_keys=cams, images=d.images,
                   memory_budget_mb=d.memory_budget_mb,
                   future_offset=d.future_offset or getattr(p, "future_offset", 0), tasks=tasks)
     train = WindowDataset(d.store, episodes=train_eps, **common)

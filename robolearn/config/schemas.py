@@ -31,6 +31,8 @@ class SamplerConfig:
     """Seed of the train/val split and the sampling order."""
     image_keys: list[str] = field(default_factory=list)
     """Cameras to load (empty = every camera in the store)."""
+    images: bool = True
+    """Load cameras at all (false: a state-only policy from a store that has images)."""
     future_offset: int = 0
     """Also load the observation window k steps ahead (next.*) for inverse dynamics / offline RL (0 = no)."""
     success_only: bool = False

@@ -60,13 +60,15 @@ class WindowDataset:
     """Windows of ``n_obs`` observations and ``horizon`` actions from a trajectory store.
 
     ``tasks`` (optional :class:`SegmentTask` list): anchor windows on those segments, with
-    their instructions and rewards, instead of on whole episodes.
+    their instructions and rewards, instead of on whole episodes.  ``image_keys`` empty or
+    None loads every camera; ``images=False`` none (a state-only policy).
     """
 
     def __init__(self, store: str | TrajectoryStore, n_obs: int = 2, horizon: int = 16,
                  episodes: Sequence[int] | None = None, image_keys: Sequence[str] | None = None,
                  memory_budget_mb: float = 4096.0, storage_options: Mapping | None = None,
-                 future_offset: int = 0, tasks: Sequence[SegmentTask] | None = None):
+                 future_offset: int = 0, tasks: Sequence[SegmentTask] | None = None,
+                 images: bool = True):
         st = TrajectoryStore.open(store, "r", storage_options) if isinstance(store, str) else store
         self.url = st.url
         self.storage_options = dict(storage_options or st.storage_options)
@@ -74,6 +76,7 @@ class WindowDataset:
         if schema is None:
             raise ValueError(f"{st.url} has no episodes; collect or convert some first")
         cams = schema.image_keys if image_keys is None or len(image_keys) == 0 else list(image_keys)
+        cams = cams if images else []
         bad = [k for k in cams if k not in schema.image_keys]
         if bad:
             raise KeyError(f"cameras {bad} not in {st.url}; it has {schema.image_keys}")

@@ -102,6 +102,13 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"| **all** | **{100 * o['success_rate']:.0f}%** ({o['successes']}/"
                  f"{o['trials']}) | {100 * o['ci95'][0]:.0f}-{100 * o['ci95'][1]:.0f}% | "
                  f"{o['trials']} | | |")
+    scored = [t for t in report["tasks"] if t.get("mean_score") is not None]
+    if scored:
+        lines += ["", "The env's own metric (each episode's best `score`, e.g. PushT's goal "
+                      "coverage / 0.95 clipped to 1; mean over episodes):", "",
+                  "| task | mean score | 95% CI |", "|---|---|---|"]
+        lines += [f"| {t['task']} | {t['mean_score']:.3f} | {t['score_ci95'][0]:.3f}-"
+                  f"{t['score_ci95'][1]:.3f} |" for t in scored]
     if report.get("skills"):
         lines += ["", "Per skill (every plan step an episode reached, over all tasks):", "",
                   "| skill | success | 95% CI | attempts |", "|---|---|---|---|"]

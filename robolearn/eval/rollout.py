@@ -169,6 +169,9 @@ class Trial:
     instruction: str
     skills: list[str] = field(default_factory=list)
     video: str = ""
+    score: float | None = None
+    """The best of the env's own per-step metric (``info["score"]``) over the episode, for
+    envs that report one (PushT: coverage); None otherwise."""
 
     def skill_outcomes(self) -> list[tuple[str, bool]]:
         """(skill, succeeded) for every plan step the episode reached."""
@@ -195,18 +198,30 @@ class TaskResult:
 
         lo, hi = wilson_interval(self.successes, self.n)
         ok = [t.steps for t in self.trials if t.success]
-        return {"task": self.task, "trials": self.n, "successes": self.successes,
-                "success_rate": self.successes / max(self.n, 1), "ci95": [lo, hi],
-                "mean_steps_success": float(np.mean(ok)) if ok else None,
-                "plan_progress": float(np.mean([t.plan_steps_done / max(t.plan_length, 1)
-                                                for t in self.trials])) if self.trials else 0.0}
+        scores = [t.score for t in self.trials if t.score is not None]
+        out = {"task": self.task, "trials": self.n, "successes": self.successes,
+               "success_rate": self.successes / max(self.n, 1), "ci95": [lo, hi],
+               "mean_steps_success": float(np.mean(ok)) if ok else None,
+               "plan_progress": float(np.mean([t.plan_steps_done / max(t.plan_length, 1)
+                                               for t in self.trials])) if self.trials else 0.0}
+        if scores:  # the env's own metric: mean over episodes of the episode's best
+            out["mean_score"] = float(np.mean(scores))
+            out["score_ci95"] = mean_ci95(scores)
+        return out
+
+
+def mean_ci95(x) -> list[float]:
+    """Normal-approximation 95% interval of a mean (t-free: n is >= 50 in a protocol)."""
+    a = np.asarray(x, float)
+    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+    return [float(a.mean() - half), float(a.mean() + half)]
 
 
 # ---------------------------------------------------------------- the loop
-def _hold_action(obs: dict, i: int, action_space: str) -> np.ndarray:
+def _hold_action(obs: dict, i: int, action_space: str, action_dim: int) -> np.ndarray:
     """Keep an idle worker still (its episode is over, its trial recorded)."""
-    if "state" in obs:  # MetaWorld: zero hand motion, gripper effort 0
-        return np.zeros(4, np.float32)
+    if "state" in obs:  # benchmark envs (MetaWorld, PushT) ignore actions once over
+        return np.zeros(action_dim, np.float32)
     if action_space == "joint_pos":
         return np.r_[obs["joint_pos"][i], obs["gripper"][i]].astype(np.float32)
     return np.r_[np.zeros(6), obs["gripper"][i]].astype(np.float32)
@@ -253,6 +268,21 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
         lang = [""] * n_envs
         frames: dict[int, list] = {}
         info_of: list[dict] = [{} for _ in range(n_envs)]
+        best: list[float | None] = [None] * n_envs  # best info["score"] of each episode
+        action_dim = int(np.prod(venv.single_action_space.shape))
+
+        # videos show the policy's view; a state-only policy's show the env's own render
+        video_fps = float(venv.metadata.get("render_fps") or protocol.env.control_hz)
+
+        def view(o: dict, i: int) -> np.ndarray | None:
+            if cameras:
+                return _frame(o, i, cameras)
+            im = venv.call("render")[i]  # None: the env renders no video (tabletop, state only)
+            return None if im is None else np.asarray(im)
+
+        def track(i: int, row: dict) -> None:
+            if "score" in row:
+                best[i] = max(float(row["score"]), best[i] if best[i] is not None else -np.inf)
 
         def start(mask: np.ndarray, obs_info=None):
             nonlocal next_trial
@@ -266,9 +296,11 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                 ex.reset(i)
                 steps[i] = 0
                 info_of[i] = _info_row(info, i)
+                best[i] = None
+                track(i, info_of[i])
                 lang[i] = _language(protocol.language, info_of[i])
-                if trial_of[i] < protocol.videos and cameras:  # videos show the policy's view
-                    frames[i] = [_frame(obs, i, cameras)]
+                if trial_of[i] < protocol.videos and (im := view(obs, i)) is not None:
+                    frames[i] = [im]
             return obs
 
         first = np.zeros(n_envs, bool)
@@ -282,7 +314,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                 ex.observe(i, {k: v[i] for k, v in step_obs.items()})
             acts = ex.act(sorted(active), lang)
             batch = np.stack([acts[i] if i in active else
-                              _hold_action(obs, i, protocol.env.action_space)
+                              _hold_action(obs, i, protocol.env.action_space, action_dim)
                               for i in range(n_envs)]).astype(np.float32)
             obs, _, terminated, truncated, info = venv.step(batch)
             finished = np.zeros(n_envs, bool)
@@ -290,8 +322,12 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                 steps[i] += 1
                 row = _info_row(info, i)
                 info_of[i] = row
+                track(i, row)
                 if i in frames:
-                    frames[i].append(_frame(obs, i, cameras))
+                    if (im := view(obs, i)) is None:
+                        frames.pop(i)
+                    else:
+                        frames[i].append(im)
                 new_lang = _language(protocol.language, row)
                 if new_lang != lang[i]:  # next plan step: stop executing the old chunk
                     lang[i] = new_lang
@@ -302,11 +338,12 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                               bool(row.get("success", False)), int(steps[i]),
                               int(row.get(PLAN_STEP, 0)), int(row.get(PLAN_LENGTH, 1)),
                               str(row.get("instruction", "")),
-                              [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x])
+                              [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x],
+                              score=best[i])
                     if i in frames and video_dir is not None:
                         name = f"{task.replace('/', '_')}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
                         t.video = str(write_gif(Path(video_dir) / name, frames.pop(i),
-                                                protocol.env.control_hz))
+                                                video_fps))
                     frames.pop(i, None)
                     result.trials.append(t)
                     if progress is not None:
