@@ -7,7 +7,8 @@ Stages (each capability joins as it lands):
 2. validate the store (``robolearn-data check``), summarise it (``info``), compute and
    save normalisation statistics (``stats``) and plot it (``plot``); export it as a
    LeRobotDataset v3 and import that back (``robolearn-data export/convert lerobot``),
-   checking the round trip;
+   checking the round trip; collect expert episodes of public benchmarks (gym-pusht's
+   PushT) through the same collector, scored by the benchmark's own metric;
 3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
    checkpoint, metrics and loss curve in ``train/``;
 4. plan an instruction with the skill library and the embedded LLM planner and execute it
@@ -49,6 +50,28 @@ def stage_collect(cfg, out: Path) -> dict:
     ccfg.env.robot = cfg.robot
     ccfg.env.cameras.resolution = cfg.image_size
     return collect(ccfg, progress=True)
+
+
+def stage_benchmarks(cfg, out: Path) -> dict:
+    """Expert episodes of public benchmarks (e.g. gym-pusht's PushT) through the same
+    collector and store, scored with each benchmark's own metric; GIFs beside."""
+    from robolearn import keys as K
+    from robolearn.cli.collect import collect
+    from robolearn.data.store import TrajectoryStore
+    from robolearn.envs.config import CollectConfig
+
+    folder = out / "benchmarks"
+    ccfg = CollectConfig(tasks=list(cfg.benchmark_tasks),
+                         episodes=cfg.benchmark_episodes * len(cfg.benchmark_tasks),
+                         out=str(folder / "demos.zarr"), seed=cfg.seed, gif=True,
+                         gif_dir=str(folder))
+    ccfg.env.cameras.names = []  # state only: each benchmark has its own cameras
+    res = collect(ccfg, progress=False)
+    metas = TrajectoryStore.open(ccfg.out).all_episode_meta()
+    for task, s in res["tasks"].items():
+        scores = [m["score"] for m in metas if m[K.META_TASK] == task and "score" in m]
+        s["mean_score"] = sum(scores) / len(scores) if scores else None
+    return res
 
 
 def stage_data(store_path: Path, out: Path) -> dict:
@@ -119,7 +142,7 @@ def stage_plan(cfg, out: Path) -> dict:
 
 def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
                  trained: dict | None = None, planned: dict | None = None,
-                 interop: dict | None = None) -> Path:
+                 interop: dict | None = None, benchmarks: dict | None = None) -> Path:
     lines = [
         "# robolearn demo run", "",
         f"Robot `{cfg.robot}`, tasks {', '.join(f'`{t}`' for t in cfg.tasks)}, "
@@ -149,6 +172,17 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
                   f"bit-exact, episode metadata {'exact' if interop['metadata_exact'] else 'different'}"
                   + (f", video PSNR {interop['video_psnr_db']:.1f} dB"
                      if interop['video_psnr_db'] is not None else "") + ".", ""]
+    if benchmarks:
+        lines += ["## Public benchmarks", "",
+                  "Expert episodes through the same collector and store "
+                  "(`benchmarks/demos.zarr`), scored by each benchmark itself:", "",
+                  "| task | expert success | benchmark score | rollout |", "|---|---|---|---|"]
+        for task, s in benchmarks["tasks"].items():
+            gif = benchmarks.get("gifs", {}).get(task)
+            score = f"{s['mean_score']:.3f}" if s.get("mean_score") is not None else "-"
+            lines.append(f"| {task} | {s['successes']}/{s['episodes']} | {score} | "
+                         + (f"![{task}](benchmarks/{Path(gif).name})" if gif else "") + " |")
+        lines.append("")
     if trained:
         lines += ["## Policy training (preview)", "",
                   f"`{trained['preset']}` for {trained['steps']} steps with the shared trainer: "
@@ -191,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== 2/5 validate, summarise, plot and round-trip {out / 'demos.zarr'} through LeRobot v3")
     data = stage_data(out / "demos.zarr", out)
     interop = stage_interop(out / "demos.zarr", out)
+    benchmarks = None
+    if cfg.benchmark_tasks:
+        print(f"== 2/5 public benchmarks: {cfg.benchmark_episodes} expert episodes of "
+              f"{list(cfg.benchmark_tasks)}")
+        benchmarks = stage_benchmarks(cfg, out)
     trained = None
     if cfg.train_preset:
         print(f"== 3/5 train {cfg.train_preset} for {cfg.train_steps} steps")
@@ -200,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== 4/5 plan and execute: {cfg.plan_instruction!r} in {cfg.plan_env}")
         planned = stage_plan(cfg, out)
     print("== 5/5 report")
-    report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned, interop)
+    report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned, interop,
+                          benchmarks)
     (out / "demo_summary.json").write_text(json.dumps(
         {"collect": {k: v for k, v in collected.items() if k != "config"},
-         "store": data["info"], "lerobot_roundtrip": interop, "train": trained,
+         "store": data["info"], "lerobot_roundtrip": interop, "benchmarks": benchmarks,
+         "train": trained,
          "plan": planned}, indent=1, default=str))
     print(f"done in {time.time() - t0:.0f} s: {report}")
     return 0

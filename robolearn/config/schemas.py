@@ -61,6 +61,10 @@ class DemoConfig:
     """Arm model: panda or ur5e."""
     image_size: int = 96
     """Camera resolution (square, pixels)."""
+    benchmark_tasks: list[str] = field(default_factory=lambda: ["pusht"])
+    """Public-benchmark tasks (env backends beside the sim) to collect expert episodes of, state only ([] skips)."""
+    benchmark_episodes: int = 2
+    """Episodes per benchmark task."""
     train_preset: str = "train/bc_tiny"
     """Policy preset trained briefly on the collected store ("" skips the stage)."""
     train_steps: int = 100

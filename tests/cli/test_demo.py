@@ -12,7 +12,7 @@ pytestmark = pytest.mark.sim
 def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
     assert main([f"out_dir={out}", "episodes=2", "tasks=[Reach]", "image_size=64",
-                 "train_steps=4", "train_batch_size=4"]) == 0
+                 "train_steps=4", "train_batch_size=4", "benchmark_episodes=1"]) == 0
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["store"]["episodes"] == 2
     assert summary["collect"]["tasks"]["Reach"]["successes"] == 2
@@ -24,6 +24,10 @@ def test_demo_end_to_end(tmp_path):
     assert rt["checks_ok"] and rt["metadata_exact"] and rt["exact_keys"] == rt["lowdim_keys"]
     assert rt["video_psnr_db"] > 28 and (out / "lerobot" / "meta" / "info.json").exists()
     assert "## LeRobot v3 round trip" in report
+    bench = summary["benchmarks"]["tasks"]["pusht"]  # gym-pusht through the same collector
+    assert bench["successes"] == 1 and bench["mean_score"] == 1.0
+    assert (out / "benchmarks" / "pusht.gif").stat().st_size > 1_000
+    assert "| pusht | 1/1 | 1.000 |" in report
     assert summary["train"]["steps"] == 4 and (out / "train" / "loss.png").exists()
     assert summary["train"]["final_loss"] == summary["train"]["final_loss"]  # not NaN
     plan = summary["plan"]
@@ -32,8 +36,9 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "plan" / "video.gif").exists() and "## Planning and execution" in report
     # a second run recreates its own folder ...
     assert main([f"out_dir={out}", "episodes=1", "tasks=[Reach]", "image_size=64",
-                 "train_preset=", "plan_instruction="]) == 0
-    assert json.loads((out / "demo_summary.json").read_text())["store"]["episodes"] == 1
+                 "train_preset=", "plan_instruction=", "benchmark_tasks=[]"]) == 0
+    again = json.loads((out / "demo_summary.json").read_text())
+    assert again["store"]["episodes"] == 1 and again["benchmarks"] is None
 
 
 def test_demo_refuses_foreign_folder(tmp_path):
