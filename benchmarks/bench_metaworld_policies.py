@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ensure_store, train_and_eval
+from common import ensure_store, side_by_side, train_and_eval
 
 TASKS = ["metaworld/reach-v3", "metaworld/push-v3", "metaworld/pick-place-v3"]
 METHODS = ("bc", "diffusion", "flow_vla")
@@ -105,9 +103,7 @@ def main() -> None:
                                             args.episodes * len(args.tasks))
     a = dict(vars(args))
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(min(args.jobs, os.cpu_count() or 1, len(args.methods))
-                             if args.jobs > 0 else 1) as ex:
-        rows = [f.result() for f in [ex.submit(job, m, a) for m in args.methods]]
+    rows = side_by_side(job, args.methods, a, args.jobs)
     base = {p["task"]: p["success_rate"] for r in rows if r["method"] == "bc" for p in r["per_task"]}
     print(f"\n{len(args.tasks)} MetaWorld tasks x {args.trials} variants, store {args.store}; "
           f"budget {args.minutes} min training per method; ratio = method / bc in this run")

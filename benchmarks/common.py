@@ -54,6 +54,17 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     return row
 
 
+def side_by_side(job, methods: list[str], a: dict, jobs: int) -> list[dict]:
+    """``job(method, a)`` for every method, ``jobs`` at a time (capped at the core count;
+    0: one after another), results in the order of ``methods``."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(jobs, os.cpu_count() or 1, len(methods)) if jobs > 0 else 1
+    with ProcessPoolExecutor(workers) as ex:
+        return [f.result() for f in [ex.submit(job, m, a) for m in methods]]
+
+
 def ensure_store(path: str | Path, tasks: list[str], episodes: int,
                  overrides: list[str] = (), preset: str = "collect/metaworld_mt10") -> str:
     """``path`` if it holds a store, else collect it with ``robolearn-collect`` (MetaWorld

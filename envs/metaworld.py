@@ -226,6 +226,7 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
     store: 1 on the step MetaWorld reports success (the episode ends there), else 0;
     ``success`` is what MetaWorld measured."""
     from robolearn import keys as K
+    from robolearn.envs.records import single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
     pol = expert_policy(env.name)
@@ -256,13 +257,7 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
             video.append(env.render())
         if term or trunc or (cut is not None and t + 1 >= cut):
             break
-    n = len(rec["action"])
-    steps = {K.OBS_STATE: np.stack(rec["state"]), K.ACTION: np.stack(rec["action"]),
-             K.REWARD: np.asarray(rec["reward"], np.float32),
-             K.DONE: np.arange(n) == n - 1, K.LANGUAGE: [env.instruction] * n,
-             K.SKILL: [env.name] * n}
-    for cam in env.cameras:
-        steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
+    steps = single_task_steps(rec, env.instruction, env.name, env.cameras)
     meta = {K.META_TASK: env.task_name, K.META_INSTRUCTION: env.instruction,
             K.META_SUCCESS: bool(success), K.META_ROBOT: "sawyer", K.META_FPS: FPS,
             K.META_ACTION_SPACE: "ee_delta", K.META_SOURCE: "metaworld/scripted_expert",

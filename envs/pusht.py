@@ -373,6 +373,7 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
     robolearn store; ``success`` and the best ``score`` (gym-pusht's coverage reward) are
     what gym-pusht measured."""
     from robolearn import keys as K
+    from robolearn.envs.records import single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
     expert = PushTExpert(rng=np.random.default_rng([seed, 31]))
@@ -404,13 +405,7 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
             video.append(env.render())
         if term or trunc or (cut is not None and t + 1 >= cut):
             break
-    n = len(rec["action"])
-    steps = {K.OBS_STATE: np.stack(rec["state"]), K.ACTION: np.stack(rec["action"]),
-             K.REWARD: np.asarray(rec["reward"], np.float32),
-             K.DONE: np.arange(n) == n - 1, K.LANGUAGE: [env.instruction] * n,
-             K.SKILL: [env.name] * n}
-    for cam in env.cameras:
-        steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
+    steps = single_task_steps(rec, env.instruction, env.name, env.cameras)
     meta = {K.META_TASK: env.task_name, K.META_INSTRUCTION: env.instruction,
             K.META_SUCCESS: bool(success), K.META_ROBOT: "pusht", K.META_FPS: FPS,
             K.META_ACTION_SPACE: "xy_target", K.META_SOURCE: "pusht/scripted_expert",
