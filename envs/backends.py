@@ -235,13 +235,11 @@ def _pusht_horizon(task: str) -> int:
 def _pusht_describe(env: dict) -> str:
     from robolearn.envs.pusht import HORIZON
 
-    cams = env.get("cameras", {})
-    view = (f"its top-down render at {cams.get('resolution', 96)} px"
-            if cams.get("names") else "no images")
     return (f"gym-pusht PushT (its own metric: score = coverage / 0.95 clipped, success = "
             f"coverage > 0.95): 2-D agent target at 10 Hz, 18-D state (agent + 8 T "
-            f"keypoints), {view}, start pose = gym-pusht's reset(seed), horizon {HORIZON} "
-            f"by default")
+            f"keypoints), camera `top` = gym-pusht's render at "
+            f"{env.get('cameras', {}).get('resolution', 96)} px, start pose = gym-pusht's "
+            f"reset(seed), horizon {HORIZON} by default")
 
 
 def _pusht_require() -> None:
