@@ -74,8 +74,10 @@ def test_nerf_node_trains_renders_and_saves(nerf_graph):
 
     def trained():
         d = diag.get("nerf")
-        # wait for 3 accepted frames too: on a quiet machine 20 steps can come after one
-        return (d is not None and int(d[2]["step"]) >= 20 and int(d[2]["accepted"]) >= 3
+        # past the first evaluation (eval_every_steps=10) with 3 accepted frames: on a
+        # quiet machine the steps can come after one frame, on a loaded one (three NeRF
+        # workers on 2 cores beside other jobs) ~20 steps took all of the 420 s
+        return (d is not None and int(d[2]["step"]) >= 10 and int(d[2]["accepted"]) >= 3
                 and renders and depths)
 
     assert spin_until(node, trained, timeout=420), f"no training/render: {diag}"
