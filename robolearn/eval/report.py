@@ -22,6 +22,13 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def mean_interval(x: Sequence[float], z: float = 1.96) -> tuple[float, float]:
+    """Normal-approximation 95% interval of a mean (a protocol has >= 50 episodes)."""
+    a = np.asarray(x, float)
+    half = z * a.std(ddof=1) / math.sqrt(len(a)) if len(a) > 1 else 0.0
+    return float(a.mean() - half), float(a.mean() + half)
+
+
 def latency_summary(chunk_ms: Sequence[float]) -> dict[str, float]:
     if not len(chunk_ms):
         return {}

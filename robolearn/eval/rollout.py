@@ -194,7 +194,7 @@ class TaskResult:
         return sum(t.success for t in self.trials)
 
     def summary(self) -> dict[str, Any]:
-        from robolearn.eval.report import wilson_interval
+        from robolearn.eval.report import mean_interval, wilson_interval
 
         lo, hi = wilson_interval(self.successes, self.n)
         ok = [t.steps for t in self.trials if t.success]
@@ -206,15 +206,8 @@ class TaskResult:
                                                for t in self.trials])) if self.trials else 0.0}
         if scores:  # the env's own metric: mean over episodes of the episode's best
             out["mean_score"] = float(np.mean(scores))
-            out["score_ci95"] = mean_ci95(scores)
+            out["score_ci95"] = list(mean_interval(scores))
         return out
-
-
-def mean_ci95(x) -> list[float]:
-    """Normal-approximation 95% interval of a mean (t-free: n is >= 50 in a protocol)."""
-    a = np.asarray(x, float)
-    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
-    return [float(a.mean() - half), float(a.mean() + half)]
 
 
 # ---------------------------------------------------------------- the loop
@@ -274,11 +267,14 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
         # videos show the policy's view; a state-only policy's show the env's own render
         video_fps = float(venv.metadata.get("render_fps") or protocol.env.control_hz)
 
-        def view(o: dict, i: int) -> np.ndarray | None:
+        def views(o: dict, idx) -> dict[int, np.ndarray | None]:
+            """Video frames of envs ``idx`` (one render call for all of them)."""
             if cameras:
-                return _frame(o, i, cameras)
-            im = venv.call("render")[i]  # None: the env renders no video (tabletop, state only)
-            return None if im is None else np.asarray(im)
+                return {i: _frame(o, i, cameras) for i in idx}
+            if not idx:
+                return {}
+            ims = venv.call("render")  # None: the env renders no video (tabletop, state only)
+            return {i: None if ims[i] is None else np.asarray(ims[i]) for i in idx}
 
         def track(i: int, row: dict) -> None:
             if "score" in row:
@@ -299,7 +295,9 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                 best[i] = None
                 track(i, info_of[i])
                 lang[i] = _language(protocol.language, info_of[i])
-                if trial_of[i] < protocol.videos and (im := view(obs, i)) is not None:
+            filmed = [i for i in np.flatnonzero(mask) if trial_of[i] < protocol.videos]
+            for i, im in views(obs, filmed).items():
+                if im is not None:
                     frames[i] = [im]
             return obs
 
@@ -318,16 +316,17 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                               for i in range(n_envs)]).astype(np.float32)
             obs, _, terminated, truncated, info = venv.step(batch)
             finished = np.zeros(n_envs, bool)
+            shot = views(obs, [i for i in sorted(active) if i in frames])
             for i in sorted(active):
                 steps[i] += 1
                 row = _info_row(info, i)
                 info_of[i] = row
                 track(i, row)
-                if i in frames:
-                    if (im := view(obs, i)) is None:
+                if i in shot:
+                    if shot[i] is None:
                         frames.pop(i)
                     else:
-                        frames[i].append(im)
+                        frames[i].append(shot[i])
                 new_lang = _language(protocol.language, row)
                 if new_lang != lang[i]:  # next plan step: stop executing the old chunk
                     lang[i] = new_lang
