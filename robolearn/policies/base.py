@@ -51,7 +51,8 @@ class Policy(nn.Module):
         dims = {K.OBS_STATE: config.state_dim, K.ACTION: config.action_dim}
         for k in config.image_keys:
             modes[k], dims[k] = config.image_norm, 3
-        self.normalizer = Normalizer(modes, dims, stats)
+        self.normalizer = Normalizer(modes, dims, stats,
+                                     floors={K.OBS_STATE: config.state_scale_floor})
         self._action_queue: deque = deque()
         self._obs_history: deque = deque(maxlen=config.n_obs)
         self._steps_seen = 0

@@ -42,6 +42,8 @@ class PolicyConfig:
     """Encode observation.state with a learned MLP to this many features (bc, diffusion, iql, pretrain; flow_vla before its state token, then tied to this arm's state size), which train/pretrain can pretrain and encoder_init moves like the image encoder (0 = feed the normalised state as it is)."""
     state_norm: str = "mean_std"
     """Normalisation of observation.state: mean_std, min_max or identity."""
+    state_scale_floor: float = 0.01
+    """Smallest std (mean_std) or range (min_max) a varying observation.state feature is divided by (0 = its data scale however small). A top-down expert's EE orientation varies ~1e-3 in the demos: divided by that, a one-degree tilt of a closed-loop rollout is a 10+ sigma input and the policy's actions run away."""
     action_norm: str = "min_max"
     """Normalisation of the action: mean_std, min_max or identity."""
     image_norm: str = "mean_std"
@@ -53,6 +55,9 @@ class PolicyConfig:
         return cls()
 
     def validate(self) -> None:
+        if self.state_scale_floor < 0:
+            raise ValueError(f"state_scale_floor must be >= 0 (0 = off), got "
+                             f"{self.state_scale_floor}")
         if self.n_action_steps > self.horizon:
             raise ValueError(f"n_action_steps ({self.n_action_steps}) must be <= horizon "
                              f"({self.horizon})")

@@ -10,9 +10,13 @@ Modes (per key):
 * ``mean_std``: ``(x - mean) / std``
 * ``min_max``: map ``[min, max]`` to ``[-1, 1]`` (Diffusion Policy's choice for actions)
 
-A feature that is (nearly) constant in the data (std or range below ``SCALE_FLOOR``) keeps
-scale 1: it is only shifted.
 * ``identity``: leave as is
+
+A feature that is (nearly) constant in the data (std or range below ``SCALE_FLOOR``) keeps
+scale 1: it is only shifted.  A key can also get a *scale floor* (``floors``): a feature
+that varied, but only a little (the EE orientation of a top-down scripted expert: std
+~1e-3), is divided by the floor instead of its tiny std, so that the small drift of a
+closed-loop rollout stays a small input instead of a 10-100 sigma one.
 
 Images are first converted from uint8 to float in [0, 1]; their stats broadcast over
 ``(..., 3, H, W)``.
@@ -48,13 +52,17 @@ class Normalizer(nn.Module):
         dims: ``{key: feature dim}`` (3 for cameras) used when ``stats`` lacks a key.
         stats: per-key statistics; missing keys get neutral values (mean 0, std 1,
             min -1, max 1) that a checkpoint load overwrites.
+        floors: ``{key: smallest scale}`` (std or range) for features that varied in the
+            data (above ``SCALE_FLOOR``); keys not named keep their data scale.
     """
 
     def __init__(self, modes: Mapping[str, str], dims: Mapping[str, int],
-                 stats: Mapping[str, Mapping[str, Any]] | None = None):
+                 stats: Mapping[str, Mapping[str, Any]] | None = None,
+                 floors: Mapping[str, float] | None = None):
         super().__init__()
         stats = stats or {}
         self.modes = dict(modes)
+        self.floors = {k: float(v) for k, v in (floors or {}).items() if v and v > 0}
         for key, mode in self.modes.items():
             if mode not in MODES:
                 raise ValueError(f"normalisation mode {mode!r} for {key!r} is not one of {MODES}")
@@ -86,12 +94,14 @@ class Normalizer(nn.Module):
         return x
 
     def _scale(self, key: str, x: torch.Tensor) -> torch.Tensor:
-        """std (mean_std) or max - min (min_max), 1 where the data was constant."""
+        """std (mean_std) or max - min (min_max), raised to the key's floor; 1 where the
+        data was constant."""
         if self.modes.get(key) == "mean_std":
             s = self._stat(key, "std", x)
         else:
             s = self._stat(key, "max", x) - self._stat(key, "min", x)
-        return torch.where(s > SCALE_FLOOR, s, torch.ones_like(s))
+        floored = s.clamp_min(self.floors[key]) if key in self.floors else s
+        return torch.where(s > SCALE_FLOOR, floored, torch.ones_like(s))
 
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         mode = self.modes.get(key, "identity")

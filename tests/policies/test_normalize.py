@@ -45,3 +45,33 @@ def test_a_feature_constant_in_the_data_is_shifted_not_blown_up(mode):
     assert y[0, 1].abs() < 2.0  # scale 1: only shifted
     x = torch.tensor([[0.7, 0.02]])
     assert torch.allclose(n.unnormalize(K.OBS_STATE, n.normalize(K.OBS_STATE, x)), x, atol=1e-6)
+
+
+def test_a_feature_that_barely_varied_is_divided_by_the_floor():
+    """The EE orientation of a top-down expert varies ~1e-3 in the demos: a 0.01 drift in a
+    rollout must stay a ~1-sigma input under the floor (it is 14 sigma without), while
+    features that varied more than the floor keep their own std."""
+    stats = {K.OBS_STATE: {"mean": [0.3, 0.0], "std": [0.2, 7e-4], "min": [0.0, -2e-3],
+                           "max": [1.0, 2e-3]}}
+    x = torch.tensor([[0.5, 0.01]])
+    raw = Normalizer({K.OBS_STATE: "mean_std"}, {K.OBS_STATE: 2}, stats)
+    floored = Normalizer({K.OBS_STATE: "mean_std"}, {K.OBS_STATE: 2}, stats,
+                         floors={K.OBS_STATE: 0.01})
+    assert raw.normalize(K.OBS_STATE, x)[0, 1] == pytest.approx(0.01 / 7e-4, rel=1e-4)
+    y = floored.normalize(K.OBS_STATE, x)
+    assert y[0, 1] == pytest.approx(1.0, rel=1e-4)
+    assert y[0, 0] == pytest.approx(1.0, rel=1e-4)  # (0.5 - 0.3) / 0.2: untouched
+    assert torch.allclose(floored.unnormalize(K.OBS_STATE, y), x, atol=1e-6)
+
+
+def test_policies_floor_the_state_scale_by_default():
+    from robolearn.policies.bc.config import BCConfig
+    from robolearn.policies.bc.model import BCPolicy
+
+    stats = {K.OBS_STATE: {"mean": [0.0, 0.0], "std": [1.0, 1e-3], "min": [-1, -1e-3],
+                           "max": [1, 1e-3]},
+             K.ACTION: {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0]}}
+    cfg = BCConfig.tiny()
+    cfg.resolve_features(stats, image_keys=[])
+    y = BCPolicy(cfg, stats).normalizer.normalize(K.OBS_STATE, torch.tensor([[0.0, 0.01]]))
+    assert y[0, 1] == pytest.approx(0.01 / cfg.state_scale_floor, rel=1e-4)
