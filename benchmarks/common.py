@@ -26,8 +26,6 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     exists is not repeated."""
     from robolearn.cli.train import run
     from robolearn.config import compose
-    from robolearn.eval.run import evaluate
-    from robolearn.policies.base import load_policy, resolve_policy_dir
 
     res = out.with_suffix(".json")
     if res.exists():
@@ -36,22 +34,36 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     t0 = time.perf_counter()
     last = run(compose(preset, [f"out_dir={out}", "progress=false", "eval_every=0",
                                 "val_every=0"] + overrides))
-    train_s = time.perf_counter() - t0
+    row = {**(extra or {}), "train_s": time.perf_counter() - t0,
+           "steps": int(last.get("step", 0))}
+    row.update(eval_run(out, task, trials, eval_preset, eval_overrides))
+    res.write_text(json.dumps(row))
+    return row
+
+
+def eval_run(out: Path, task: str | list[str], trials: int,
+             eval_preset: str = "eval/metaworld_mt10", eval_overrides: list[str] = (),
+             report_dir: str = "eval") -> dict:
+    """``trials`` episodes of each task with the trained run ``out`` (its latest EMA policy),
+    report in ``out/report_dir``: success over all tasks, counts, interval, wall time and
+    per-task rows."""
+    from robolearn.config import compose
+    from robolearn.eval.run import evaluate
+    from robolearn.policies.base import load_policy, resolve_policy_dir
+
+    one_thread()
     policy = load_policy(resolve_policy_dir(out))
     tasks = [task] if isinstance(task, str) else list(task)
     proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{','.join(tasks)}]",
                                   f"trials={trials}", "num_envs=1", "videos=0", *eval_overrides])
     t1 = time.perf_counter()
-    rep = evaluate(policy, proto, out / "eval")
+    rep = evaluate(policy, proto, out / report_dir)
     t = rep["overall"]
-    row = {**(extra or {}), "success_rate": t["success_rate"], "successes": t["successes"],
-           "trials": t["trials"], "ci95": t["ci95"], "train_s": train_s,
-           "eval_s": time.perf_counter() - t1, "steps": int(last.get("step", 0)),
-           "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95",
-                                           "mean_score", "score_ci95") if k in r}
-                        for r in rep["tasks"]]}
-    res.write_text(json.dumps(row))
-    return row
+    return {"success_rate": t["success_rate"], "successes": t["successes"],
+            "trials": t["trials"], "ci95": t["ci95"], "eval_s": time.perf_counter() - t1,
+            "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95",
+                                            "mean_score", "score_ci95") if k in r}
+                         for r in rep["tasks"]]}
 
 
 def side_by_side(job, methods: list[str], a: dict, jobs: int) -> list[dict]:

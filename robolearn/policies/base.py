@@ -220,6 +220,9 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
                                 f"folder written by save_pretrained / the trainer")
     meta = json.loads((path / CONFIG_FILE).read_text())
     cls = get_policy_class(meta["type"])
+    # saved before the state scale floor existed: such a policy was trained on the data's
+    # std however small, and is evaluated that way
+    meta["config"].setdefault("state_scale_floor", 0.0)
     config = cls.config_class.from_dict(meta["config"])
     stats = json.loads((path / STATS_FILE).read_text()) if (path / STATS_FILE).is_file() else None
     policy = cls.build_for_checkpoint(config, stats, path)

@@ -75,3 +75,26 @@ def test_policies_floor_the_state_scale_by_default():
     cfg.resolve_features(stats, image_keys=[])
     y = BCPolicy(cfg, stats).normalizer.normalize(K.OBS_STATE, torch.tensor([[0.0, 0.01]]))
     assert y[0, 1] == pytest.approx(0.01 / cfg.state_scale_floor, rel=1e-4)
+
+
+def test_a_checkpoint_from_before_the_floor_keeps_its_scales(tmp_path):
+    import json
+
+    from robolearn.policies.base import CONFIG_FILE, load_policy
+    from robolearn.policies.bc.config import BCConfig
+    from robolearn.policies.bc.model import BCPolicy
+
+    stats = {K.OBS_STATE: {"mean": [0.0, 0.0], "std": [1.0, 1e-3], "min": [-1, -1e-3],
+                           "max": [1, 1e-3]},
+             K.ACTION: {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0]}}
+    cfg = BCConfig.tiny()
+    cfg.resolve_features(stats, image_keys=[])
+    BCPolicy(cfg, stats).save_pretrained(tmp_path)
+    assert load_policy(tmp_path).config.state_scale_floor == cfg.state_scale_floor
+    meta = json.loads((tmp_path / CONFIG_FILE).read_text())
+    del meta["config"]["state_scale_floor"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(meta))
+    old = load_policy(tmp_path)
+    assert old.config.state_scale_floor == 0.0
+    y = old.normalizer.normalize(K.OBS_STATE, torch.tensor([[0.0, 0.01]]))
+    assert y[0, 1] == pytest.approx(10.0, rel=1e-4)
