@@ -10,8 +10,9 @@ number of steps each, observation = the arm's state + the scene's object state
 cameras show), and scores ``--trials`` evaluation scenes (seeds 100000..) plus the first
 ``--train-trials`` training scenes (seeds 0..: memorised or not).
 
-``--floors`` adds runs at other ``policy.state_scale_floor`` values (0 = divide every
-state feature by its own std, however small: the behaviour before the floor existed).
+``--floors`` adds runs at other ``policy.state_scale_floor`` values at the largest N (0 =
+divide every state feature by its own std, however small: the behaviour before the floor
+existed).
 
     python benchmarks/bench_demo_scaling.py --out runs/bench_demo_scaling
 """
@@ -24,7 +25,8 @@ import os
 import time
 from pathlib import Path
 
-from common import ensure_store, eval_run, side_by_side, subset_store, train_and_eval
+from common import (ensure_store, eval_run, side_by_side, subset_store, success_vs_demos_plot,
+                    train_and_eval)
 
 ENV = ["env.object_state=true", "env.cameras.names=[]"]
 
@@ -47,6 +49,7 @@ def job(key: str, a: dict) -> dict:
             seen = eval_run(root / "runs" / name, a["task"], a["train_trials"], "eval/default",
                             ENV + ["seed=0"], report_dir="eval_training_scenes")
             row["train_seeds"] = {k: seen[k] for k in ("success_rate", "successes", "trials")}
+            (root / "runs" / f"{name}.json").write_text(json.dumps(row))
     print(f"{name:16s} eval scenes {row['successes']}/{row['trials']}"
           + (f", training scenes {row['train_seeds']['successes']}/"
              f"{row['train_seeds']['trials']}" if a["train_trials"] else "")
@@ -55,32 +58,21 @@ def job(key: str, a: dict) -> dict:
 
 
 def plot(rows: list[dict], path: Path, task: str) -> None:
-    import matplotlib
+    def draw(ax):
+        for floor in sorted({r["floor"] for r in rows}, reverse=True):
+            sel = sorted((r for r in rows if r["floor"] == floor), key=lambda r: r["demos"])
+            x = [r["demos"] for r in sel]
+            label = f"state floor {floor:g}" + (" (off)" if floor == 0 else "")
+            ax.errorbar(x, [100 * r["success_rate"] for r in sel], fmt="o-", capsize=3,
+                        yerr=[[100 * (r["success_rate"] - r["ci95"][0]) for r in sel],
+                              [100 * (r["ci95"][1] - r["success_rate"]) for r in sel]],
+                        label=f"unseen scenes, {label}")
+            if all("train_seeds" in r for r in sel):
+                ax.plot(x, [100 * r["train_seeds"]["success_rate"] for r in sel], "x--",
+                        label=f"training scenes, {label}")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for floor in sorted({r["floor"] for r in rows}, reverse=True):
-        sel = sorted((r for r in rows if r["floor"] == floor), key=lambda r: r["demos"])
-        x = [r["demos"] for r in sel]
-        label = f"floor {floor:g}" + (" (no floor)" if floor == 0 else "")
-        ax.errorbar(x, [100 * r["success_rate"] for r in sel], fmt="o-", capsize=3,
-                    yerr=[[100 * (r["success_rate"] - r["ci95"][0]) for r in sel],
-                          [100 * (r["ci95"][1] - r["success_rate"]) for r in sel]],
-                    label=f"unseen scenes, {label}")
-        if all("train_seeds" in r for r in sel):
-            ax.plot(x, [100 * r["train_seeds"]["success_rate"] for r in sel], "x--",
-                    label=f"training scenes, {label}")
-    ax.set_xscale("log")
-    ax.set_xlabel("demonstrations")
-    ax.set_ylabel("success (%)")
-    ax.set_ylim(-3, 103)
-    ax.set_title(f"{task} from state: success vs demos")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    success_vs_demos_plot(path, f"{task} from state: success vs demos", "demonstrations",
+                          [r["demos"] for r in rows], draw)
 
 
 def main() -> None:
@@ -89,7 +81,7 @@ def main() -> None:
     ap.add_argument("--demos", type=int, nargs="+", default=[100, 300, 1000])
     ap.add_argument("--floors", type=float, nargs="+", default=[0.01],
                     help="policy.state_scale_floor values (the first is run at every N, "
-                         "the others at the smallest N)")
+                         "the others at the largest, where the policy is otherwise competent)")
     ap.add_argument("--store", default="", help="(default: collect max(--demos) into --out)")
     ap.add_argument("--out", default="runs/bench_demo_scaling")
     ap.add_argument("--steps", type=int, default=15000)
@@ -106,7 +98,7 @@ def main() -> None:
     for n in args.demos:  # here, not in the jobs (they would race to create them)
         subset_store(args.store, root / "demos" / f"n{n}.zarr", n, 0)
     keys = [f"{n}@{args.floors[0]}" for n in args.demos]
-    keys += [f"{min(args.demos)}@{f}" for f in args.floors[1:]]
+    keys += [f"{max(args.demos)}@{f}" for f in args.floors[1:]]
     rows = side_by_side(job, keys, dict(vars(args)), args.jobs)
     print(f"\n{args.task} from state, {args.steps} steps each, {args.trials} unseen scenes")
     print("| demos | state floor | unseen scenes (95% CI) | training scenes | steps |")

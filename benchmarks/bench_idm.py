@@ -34,7 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ensure_store, one_thread, subset_store, train_and_eval
+from common import (ensure_store, one_thread, subset_store, success_vs_demos_plot,
+                    train_and_eval)
 
 METHODS = ("scratch", "inverse", "inverse_frozen", "forward", "bc")
 
@@ -102,31 +103,17 @@ def summarise(rows: list[dict], methods: list[str], demos: list[int]) -> list[di
 
 
 def plot(table: list[dict], path: Path, title: str) -> None:
-    import matplotlib
+    def draw(ax):
+        for m in dict.fromkeys(r["method"] for r in table):
+            rs = [r for r in table if r["method"] == m]
+            x = [r["n_demos"] for r in rs]
+            y = np.array([r["mean"] for r in rs]) * 100
+            s = np.array([r["std"] for r in rs]) * 100
+            ax.plot(x, y, marker="o", label=m)
+            ax.fill_between(x, y - s, y + s, alpha=0.15)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for m in dict.fromkeys(r["method"] for r in table):
-        rs = [r for r in table if r["method"] == m]
-        x = [r["n_demos"] for r in rs]
-        y = np.array([r["mean"] for r in rs]) * 100
-        s = np.array([r["std"] for r in rs]) * 100
-        ax.plot(x, y, marker="o", label=m)
-        ax.fill_between(x, y - s, y + s, alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xticks(sorted({r["n_demos"] for r in table}))
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("fine-tuning demos of the held-out task")
-    ax.set_ylabel("success (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    success_vs_demos_plot(path, title, "fine-tuning demos of the held-out task",
+                          [r["n_demos"] for r in table], draw)
 
 
 def main() -> None:

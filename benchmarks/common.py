@@ -27,7 +27,7 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     from robolearn.cli.train import run
     from robolearn.config import compose
 
-    res = out.with_suffix(".json")
+    res = out.parent / f"{out.name}.json"  # not with_suffix: run names may hold dots
     if res.exists():
         return json.loads(res.read_text())
     one_thread()
@@ -111,6 +111,32 @@ def subset_store(src: str, dst: Path, n: int, seed: int) -> str:
     copy_episodes(s, d, pick)
     tmp.rename(dst)
     return str(dst)
+
+
+def success_vs_demos_plot(path: Path, title: str, xlabel: str, demos, draw) -> None:
+    """A success (%) vs number of demonstrations figure on a log x axis (ticks at
+    ``demos``); ``draw(ax)`` adds the lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw(ax)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(set(demos)))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def bar_plot(table: list[dict], path: Path, title: str) -> None:

@@ -116,7 +116,8 @@ def markdown(report: dict[str, Any]) -> str:
                   "| task | mean score | 95% CI |", "|---|---|---|"]
         lines += [f"| {t['task']} | {t['mean_score']:.3f} | {t['score_ci95'][0]:.3f}-"
                   f"{t['score_ci95'][1]:.3f} |" for t in scored]
-    if report.get("skills"):
+    # single-skill tasks: the per-skill table would repeat the per-task one
+    if report.get("skills") and any(t.get("plan_length", 1) > 1 for t in report["trials"]):
         lines += ["", "Per skill (every plan step an episode reached, over all tasks):", "",
                   "| skill | success | 95% CI | attempts |", "|---|---|---|---|"]
         for k in report["skills"]:
