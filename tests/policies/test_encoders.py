@@ -53,3 +53,27 @@ def test_conv_policies_follow_the_instruction(name, over):
     # the mean of a few draws (diffusion samples; bc is deterministic): unconditioned = 50%
     got = torch.stack([pol.predict_action_chunk(obs)[:, 0, 0] for _ in range(5)]).mean(0)
     assert (torch.sign(got) == sign).float().mean() >= 0.9, got[:6]
+
+
+@pytest.mark.parametrize("name", ["bc", "diffusion", "iql"])
+def test_default_configs_read_every_tabletop_instruction_whole(name):
+    """Long-horizon instructions name their last step at the end ("..., then close the
+    drawer"): a default config must not cut any task's instruction, so two instructions
+    that differ only in their last word embed differently."""
+    import itertools
+
+    from robolearn.envs import scene as S
+    from robolearn.envs.tasks import TASKS
+    from robolearn.policies.encoders import InstructionEncoder
+    from robolearn.policies.registry import get_policy_class
+
+    cfg = get_policy_class(name).config_class()
+    longest = max(len(tpl.format(obj=a.replace("_", " "), obj2=b.replace("_", " "),
+                                 target="target pad").encode())
+                  for t in TASKS.values() for tpl in t.templates
+                  for a, b in itertools.permutations(S.CUBES, 2))
+    assert longest + 1 <= cfg.max_text_tokens  # + BOS
+    enc = InstructionEncoder(8, cfg.max_text_tokens)
+    a = "first open the drawer, then push the green block to the target pad and place the red block in the bowl"
+    e = enc([a, a[:-4] + "sink"], 2, "cpu")
+    assert not torch.allclose(e[0], e[1])

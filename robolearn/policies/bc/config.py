@@ -26,8 +26,8 @@ class BCConfig(PolicyConfig):
     """Channels of the strided conv layers of the image encoder."""
     lang_dim: int = 32
     """Instruction embedding size (UTF-8 bytes embedded and mean-pooled; 0 = not language-conditioned). Multi-task stores and tasks whose instruction names the object need it."""
-    max_text_tokens: int = 48
-    """Instruction bytes read."""
+    max_text_tokens: int = 128
+    """Instruction bytes read (with BOS; longer ones are cut): enough for every tabletop task instruction whole (the longest are ~105 characters)."""
     loss: str = "l1"
     """Regression loss on normalised actions: l1 or mse."""
     backbone: str = "mlp"

@@ -47,8 +47,8 @@ class IQLConfig(PolicyConfig):
     """Channels of the strided conv layers of the image encoder."""
     lang_dim: int = 32
     """Size of the instruction embedding (bytes, embedded and mean-pooled; 0 = unconditioned)."""
-    max_text_tokens: int = 48
-    """Instruction bytes read."""
+    max_text_tokens: int = 128
+    """Instruction bytes read (with BOS; longer ones are cut): enough for every tabletop task instruction whole (the longest are ~105 characters)."""
 
     @property
     def future_offset(self) -> int:
