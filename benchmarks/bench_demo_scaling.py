@@ -25,8 +25,8 @@ import os
 import time
 from pathlib import Path
 
-from common import (ensure_store, eval_run, side_by_side, subset_store, success_vs_demos_plot,
-                    train_and_eval)
+from common import (ensure_store, eval_run, result_path, side_by_side, subset_store,
+                    success_vs_demos_plot, train_and_eval)
 
 ENV = ["env.object_state=true", "env.cameras.names=[]"]
 
@@ -49,7 +49,7 @@ def job(key: str, a: dict) -> dict:
             seen = eval_run(root / "runs" / name, a["task"], a["train_trials"], "eval/default",
                             ENV + ["seed=0"], report_dir="eval_training_scenes")
             row["train_seeds"] = {k: seen[k] for k in ("success_rate", "successes", "trials")}
-            (root / "runs" / f"{name}.json").write_text(json.dumps(row))
+            result_path(root / "runs" / name).write_text(json.dumps(row))  # cache it too
     print(f"{name:16s} eval scenes {row['successes']}/{row['trials']}"
           + (f", training scenes {row['train_seeds']['successes']}/"
              f"{row['train_seeds']['trials']}" if a["train_trials"] else "")

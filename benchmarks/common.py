@@ -27,7 +27,7 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     from robolearn.cli.train import run
     from robolearn.config import compose
 
-    res = out.parent / f"{out.name}.json"  # not with_suffix: run names may hold dots
+    res = result_path(out)
     if res.exists():
         return json.loads(res.read_text())
     one_thread()
@@ -39,6 +39,12 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     row.update(eval_run(out, task, trials, eval_preset, eval_overrides))
     res.write_text(json.dumps(row))
     return row
+
+
+def result_path(out: Path) -> Path:
+    """Where ``train_and_eval`` caches the row of run ``out`` (not ``with_suffix``: run
+    names may hold dots)."""
+    return out.parent / f"{out.name}.json"
 
 
 def eval_run(out: Path, task: str | list[str], trials: int,

@@ -64,7 +64,8 @@ def test_a_feature_that_barely_varied_is_divided_by_the_floor():
     assert torch.allclose(floored.unnormalize(K.OBS_STATE, y), x, atol=1e-6)
 
 
-def test_policies_floor_the_state_scale_by_default():
+def _tiny_bc():
+    """A tiny bc whose second state feature varied 1e-3 in its (made-up) data."""
     from robolearn.policies.bc.config import BCConfig
     from robolearn.policies.bc.model import BCPolicy
 
@@ -73,24 +74,23 @@ def test_policies_floor_the_state_scale_by_default():
              K.ACTION: {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0]}}
     cfg = BCConfig.tiny()
     cfg.resolve_features(stats, image_keys=[])
-    y = BCPolicy(cfg, stats).normalizer.normalize(K.OBS_STATE, torch.tensor([[0.0, 0.01]]))
-    assert y[0, 1] == pytest.approx(0.01 / cfg.state_scale_floor, rel=1e-4)
+    return BCPolicy(cfg, stats)
+
+
+def test_policies_floor_the_state_scale_by_default():
+    pol = _tiny_bc()
+    y = pol.normalizer.normalize(K.OBS_STATE, torch.tensor([[0.0, 0.01]]))
+    assert y[0, 1] == pytest.approx(0.01 / pol.config.state_scale_floor, rel=1e-4)
 
 
 def test_a_checkpoint_from_before_the_floor_keeps_its_scales(tmp_path):
     import json
 
     from robolearn.policies.base import CONFIG_FILE, load_policy
-    from robolearn.policies.bc.config import BCConfig
-    from robolearn.policies.bc.model import BCPolicy
 
-    stats = {K.OBS_STATE: {"mean": [0.0, 0.0], "std": [1.0, 1e-3], "min": [-1, -1e-3],
-                           "max": [1, 1e-3]},
-             K.ACTION: {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0]}}
-    cfg = BCConfig.tiny()
-    cfg.resolve_features(stats, image_keys=[])
-    BCPolicy(cfg, stats).save_pretrained(tmp_path)
-    assert load_policy(tmp_path).config.state_scale_floor == cfg.state_scale_floor
+    pol = _tiny_bc()
+    pol.save_pretrained(tmp_path)
+    assert load_policy(tmp_path).config.state_scale_floor == pol.config.state_scale_floor
     meta = json.loads((tmp_path / CONFIG_FILE).read_text())
     del meta["config"]["state_scale_floor"]
     (tmp_path / CONFIG_FILE).write_text(json.dumps(meta))
