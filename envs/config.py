@@ -45,6 +45,13 @@ class RandomizationConfig:
     """Random key-light direction and intensity."""
     camera_jitter: float = 0.01
     """Standard deviation (m) of the fixed cameras' position jitter; 0 disables it."""
+    pose_jitter: float = 0.0
+    """0 = place the cubes anywhere in the table region (and the bowl/pad/cabinet around
+    their nominal spots). > 0 = a fixed scene with small perturbations, as LIBERO and
+    robomimic benchmarks use: every object at its nominal spot (cubes in a row at x=0.40 m)
+    plus uniform +-pose_jitter metres, cube yaws +-yaw_jitter. Needs object_poses."""
+    yaw_jitter: float = 0.26
+    """Half-range (rad) of the cubes' yaw when pose_jitter > 0 (0.26 = 15 degrees)."""
 
 
 @dataclass

@@ -29,13 +29,32 @@ def _outside(xy, box, margin: float) -> bool:
     return not (x0 - margin < xy[0] < x1 + margin and y0 - margin < xy[1] < y1 + margin)
 
 
+#: largest ``pose_jitter`` (m): cube and pad centres start 14 cm apart, and need 7 cm
+JITTER_MAX = 0.035
+
+
+def _nominal_cubes() -> dict[str, tuple[float, float]]:
+    return {n: (0.40, -0.12 + 0.12 * i) for i, n in enumerate(S.CUBES)}
+
+
+def check_randomization(cfg: RandomizationConfig) -> None:
+    """Refuse settings that would build impossible scenes (at construction, not mid-run)."""
+    if not 0.0 <= cfg.pose_jitter <= JITTER_MAX:
+        raise ValueError(f"randomization.pose_jitter={cfg.pose_jitter} m: must be in "
+                         f"[0, {JITTER_MAX}] (larger lets a cube touch the pad or another "
+                         "cube); 0 = the fully random layout")
+    if cfg.yaw_jitter < 0:
+        raise ValueError(f"randomization.yaw_jitter={cfg.yaw_jitter}: must be >= 0 (radians)")
+
+
 def sample_layout(rng: np.random.Generator, cfg: RandomizationConfig,
                   drawer_opening: float = 0.0) -> Layout:
     if not cfg.object_poses:
-        names = list(S.CUBES)
-        return Layout(cube_xy={n: (0.40 + 0.0 * i, -0.12 + 0.12 * i) for i, n in enumerate(names)},
-                      cube_yaw={n: 0.0 for n in names}, bowl_xy=S.BOWL_XY, pad_xy=S.PAD_XY,
-                      cabinet_xy=S.CABINET_XY, drawer_opening=drawer_opening)
+        return Layout(cube_xy=_nominal_cubes(), cube_yaw={n: 0.0 for n in S.CUBES},
+                      bowl_xy=S.BOWL_XY, pad_xy=S.PAD_XY, cabinet_xy=S.CABINET_XY,
+                      drawer_opening=drawer_opening)
+    if cfg.pose_jitter > 0:
+        return _jittered_layout(rng, cfg, drawer_opening)
     cab = (S.CABINET_XY[0] + rng.uniform(-0.02, 0.02), S.CABINET_XY[1] + rng.uniform(-0.02, 0.02))
     bowl = (S.BOWL_XY[0] + rng.uniform(-0.05, 0.05), S.BOWL_XY[1] + rng.uniform(-0.03, 0.04))
     keepout = _drawer_keepout(cab)
@@ -60,6 +79,21 @@ def sample_layout(rng: np.random.Generator, cfg: RandomizationConfig,
     yaws = {n: float(rng.uniform(-np.pi / 4, np.pi / 4)) for n in S.CUBES}
     return Layout(cube_xy=cubes, cube_yaw=yaws, bowl_xy=bowl, pad_xy=pad, cabinet_xy=cab,
                   drawer_opening=drawer_opening)
+
+
+def _jittered_layout(rng: np.random.Generator, cfg: RandomizationConfig,
+                     drawer_opening: float) -> Layout:
+    """The nominal scene, every object moved by uniform +-``pose_jitter`` (cubes' yaw by
+    +-``yaw_jitter``): the fixed-layout-with-noise regime of LIBERO/robomimic benchmarks."""
+    j = cfg.pose_jitter
+    def move(xy, r=j):
+        return (float(xy[0] + rng.uniform(-r, r)), float(xy[1] + rng.uniform(-r, r)))
+
+    # a row 4 cm nearer the robot than the fixed layout's: 14 cm from the pad's centre
+    cubes = {n: move((x - 0.04, y)) for n, (x, y) in _nominal_cubes().items()}
+    yaws = {n: float(rng.uniform(-cfg.yaw_jitter, cfg.yaw_jitter)) for n in S.CUBES}
+    return Layout(cube_xy=cubes, cube_yaw=yaws, bowl_xy=move(S.BOWL_XY), pad_xy=move(S.PAD_XY),
+                  cabinet_xy=move(S.CABINET_XY, min(j, 0.02)), drawer_opening=drawer_opening)
 
 
 class VisualRandomizer:

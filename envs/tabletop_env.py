@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
 from robolearn.envs.config import OBJECT_STATE_DIM, EnvConfig  # noqa: E402
-from robolearn.envs.randomize import VisualRandomizer, sample_layout  # noqa: E402
+from robolearn.envs.randomize import (VisualRandomizer, check_randomization,  # noqa: E402
+                                      sample_layout)
 from robolearn.envs.scene import DRAWER_TRAVEL  # noqa: E402
 from robolearn.envs.tasks import TaskSpec, get_task  # noqa: E402
 
@@ -78,6 +79,7 @@ class TabletopEnv(gym.Env):
         if self.cfg.action_space not in ("joint_pos", "ee_delta"):
             raise ValueError(f"action_space must be 'joint_pos' or 'ee_delta', "
                              f"got {self.cfg.action_space!r}")
+        check_randomization(self.cfg.randomization)
         bad = [c for c in self.cfg.cameras.names if c not in CAMERA_NAMES]
         if bad:
             raise ValueError(f"unknown cameras {bad}; choose from {list(CAMERA_NAMES)}")
@@ -112,6 +114,7 @@ class TabletopEnv(gym.Env):
         self.task_args: dict = {}
         self.instruction = ""
         self.episode_seed: int | None = None
+        self.layout = None  # the last reset's object placement (randomize.Layout)
         self._elapsed = 0
 
     # ------------------------------------------------------------------ gym API
@@ -127,7 +130,7 @@ class TabletopEnv(gym.Env):
         self.instruction = options.get("instruction") or self.task.instruction(args, rng)
         opening = {"closed": 0.0, "open": DRAWER_TRAVEL}[options.get("drawer",
                                                                       self.task.drawer_start)]
-        layout = sample_layout(rng, self.cfg.randomization, drawer_opening=opening)
+        self.layout = layout = sample_layout(rng, self.cfg.randomization, drawer_opening=opening)
         self._visuals.apply(rng)
         self.sim.reset(layout)
         self._elapsed = 0
