@@ -41,6 +41,12 @@ def state_vector(obs: dict) -> np.ndarray:
     return np.concatenate([obs[k] for k in state_layout(obs)], axis=-1).astype(np.float32)
 
 
+#: control steps the expert keeps acting, and being recorded, after the task succeeded.
+#: A place succeeds on the first step the gripper opens, so without a tail every demo held
+#: exactly one "let go" action (1 step in ~50) and policies learned to hover with the cube.
+SUCCESS_TAIL = 10
+
+
 def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float,
                    failed_fraction: float) -> str:
     u = rng.uniform()
@@ -53,11 +59,13 @@ def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float
 
 def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
-            options: dict | None = None) -> tuple[dict, dict]:
+            options: dict | None = None, success_tail: int = SUCCESS_TAIL) -> tuple[dict, dict]:
     """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
 
     Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
-    a list, the env's ``render()`` frames are appended to it.
+    a list, the env's ``render()`` frames are appended to it.  After the task's success the
+    expert goes on for ``success_tail`` steps (its release and retreat; the env's reward stays
+    1 while the success holds), then the episode ends; ``success`` is the check at the end.
     """
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
@@ -79,7 +87,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     rec = {k: [] for k in ("images", "state", "action", "reward", "done", "lang", "skill")}
     if video is not None:
         video.append(env.render())
-    t, ended = 0, False
+    t, ended, tail_left = 0, False, None
     plan = task.plan(base.task_args)
     for n_skill, (skill, args) in enumerate(plan):
         lang = step_instruction(skill, args)
@@ -95,8 +103,12 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             rec["state"].append(state_vector(obs))
             obs, reward, terminated, truncated, info = env.step(action)
             t += 1
-            ended = terminated or truncated or t >= max_steps or (stop_at is not None
-                                                                 and t >= stop_at)
+            if tail_left is not None:
+                tail_left -= 1
+            elif terminated:  # success: keep recording the expert's release/retreat a while
+                tail_left = success_tail
+            ended = ((tail_left is not None and tail_left <= 0) or truncated or t >= max_steps
+                     or (stop_at is not None and t >= stop_at))
             rec["action"].append(np.asarray(action, np.float32))
             rec["reward"].append(reward)
             rec["done"].append(bool(ended))

@@ -180,3 +180,25 @@ def test_tasks_come_from_the_backend_registry(capsys):
     assert main(["--list-tasks"]) == 0
     out = capsys.readouterr().out
     assert "tabletop:" in out and "metaworld:" in out and "metaworld/pick-place-v3" in out
+
+
+def test_place_demos_record_the_release_not_only_its_first_step():
+    """A place succeeds on the first step the gripper opens; the expert's release and retreat
+    after it are recorded too (``SUCCESS_TAIL`` steps), so a policy sees more than one frame
+    of letting go, and the success still holds at the end."""
+    import robolearn.envs as E
+    from robolearn.envs.demos import SUCCESS_TAIL, rollout
+
+    env = E.make_env("PickPlace", cameras={"names": []})
+    try:
+        steps, meta = rollout(env, 0)
+        short, _ = rollout(env, 0, success_tail=0)
+    finally:
+        env.close()
+    assert meta["success"]
+    n = len(short[K.ACTION])
+    assert len(steps[K.ACTION]) == n + SUCCESS_TAIL
+    np.testing.assert_array_equal(steps[K.ACTION][:n], short[K.ACTION])  # same episode
+    assert (steps[K.ACTION][n - 1:, -1] < 0.5).all()  # open from the success step on
+    assert short[K.REWARD][-1] == 1 and (steps[K.REWARD][n - 1:] == 1).all()
+    assert steps[K.DONE][-1] and not steps[K.DONE][:-1].any()

@@ -42,6 +42,15 @@ def test_chunk_return_discounts_real_steps_and_flags_success():
     assert term.tolist() == [True, False, False]
 
 
+def test_chunk_return_counts_only_the_first_success():
+    """Demos go on after the success with the env's reward still 1 (the expert's release):
+    a chunk's return is the discounted first reward, not the sum of the tail's."""
+    r = torch.tensor([[0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    ret, term = chunk_return(r, None, gamma=0.5)
+    assert ret.tolist() == [0.5, 1.0]
+    assert term.tolist() == [True, True]
+
+
 def _stats():
     s = {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0], "q01": [-1.0], "q99": [1.0]}
     return {K.OBS_STATE: dict(s), K.ACTION: dict(s)}

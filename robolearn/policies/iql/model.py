@@ -40,12 +40,17 @@ def expectile_loss(diff: torch.Tensor, tau: float) -> torch.Tensor:
 
 def chunk_return(rewards: torch.Tensor, is_pad: torch.Tensor | None, gamma: float
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, H) per-step rewards -> discounted sum over the real steps, and whether a reward
-    (the sparse success signal) happened inside the chunk (a terminal transition)."""
+    """(B, H) per-step rewards -> discounted sum over the real steps up to the first reward,
+    and whether a reward (the sparse success signal) happened inside the chunk (a terminal
+    transition).  Rewards after the first one in a chunk are not counted: demos go on a few
+    steps after the success (the expert's release, with the env's reward still 1), and a task
+    is done once."""
     h = rewards.shape[1]
     disc = gamma ** torch.arange(h, device=rewards.device, dtype=rewards.dtype)
     r = rewards if is_pad is None else rewards * (~is_pad).to(rewards.dtype)
-    return (r * disc).sum(1), (r > 0).any(1)
+    hit = r > 0
+    r = r * ((hit.cumsum(1) - hit.long()) == 0).to(r.dtype)  # nothing after the first
+    return (r * disc).sum(1), hit.any(1)
 
 
 def mlp(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Sequential:
