@@ -208,6 +208,13 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     return len(mine)
 
 
+def saved_config_dict(config: dict) -> dict:
+    """A checkpoint's config.json fields, with what older checkpoints lack filled in as
+    they were trained: saved before the state scale floor existed, a policy divided by the
+    data's std however small, and is evaluated (and resumed) that way."""
+    return {"state_scale_floor": 0.0, **config}
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     """Build a policy from a ``save_pretrained`` folder (no pickles involved)."""
     from safetensors.torch import load_file
@@ -220,10 +227,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
                                 f"folder written by save_pretrained / the trainer")
     meta = json.loads((path / CONFIG_FILE).read_text())
     cls = get_policy_class(meta["type"])
-    # saved before the state scale floor existed: such a policy was trained on the data's
-    # std however small, and is evaluated that way
-    meta["config"].setdefault("state_scale_floor", 0.0)
-    config = cls.config_class.from_dict(meta["config"])
+    config = cls.config_class.from_dict(saved_config_dict(meta["config"]))
     stats = json.loads((path / STATS_FILE).read_text()) if (path / STATS_FILE).is_file() else None
     policy = cls.build_for_checkpoint(config, stats, path)
     policy.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)

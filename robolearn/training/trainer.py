@@ -346,9 +346,32 @@ class Trainer:
         if ckpt is None:
             log.warning("resume: no checkpoint in %s; starting from step 0", self.run_dir)
             return 0
+        check_same_policy_config(ckpt, self.policy)
         self.step = load_training_state(ckpt, self.policy, self.optimizer, self.scheduler,
                                         self.ema, self.scaler, self.dist.rank)
         if self.metrics is not None:
             self.metrics.truncate_after(self.step)
         log.info("resumed from %s at step %d", ckpt, self.step)
         return self.step
+
+
+def check_same_policy_config(ckpt: str | Path, policy) -> None:
+    """Exact resume needs the policy the run was started with: refuse when the command
+    line's ``policy.*`` settings differ from the checkpoint's config.json (e.g. a run started
+    before ``state_scale_floor`` existed would switch its normalisation mid-run)."""
+    from robolearn.policies.base import CONFIG_FILE, saved_config_dict
+
+    f = Path(ckpt) / "policy" / CONFIG_FILE
+    if not f.is_file():
+        return
+    cls = type(policy.config)  # fields newer than the checkpoint take their defaults
+    saved = json.loads(json.dumps(cls.from_dict(saved_config_dict(
+        json.loads(f.read_text())["config"])).to_dict()))
+    now = json.loads(json.dumps(policy.config.to_dict()))
+    diff = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)}
+    if diff:
+        lines = ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
+        fix = " ".join(f"policy.{k}={json.dumps(a)}" for k, (a, _) in diff.items())
+        raise ValueError(f"resume: {ckpt} was trained with other policy settings ({lines}); "
+                         f"resume with the run's own settings ({fix}) or start a new out_dir")

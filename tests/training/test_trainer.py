@@ -66,6 +66,27 @@ def test_resume_is_exact(name, tmp_path):
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
 
 
+def test_resume_refuses_other_policy_settings_and_names_the_fix(tmp_path):
+    """A resume whose policy.* settings differ from the run's would not be exact (e.g. a
+    pre-floor checkpoint resumed with the floor on): refused, naming field and fix."""
+    cfg, pol, train, _ = tiny_run("bc", tmp_path)
+    Trainer(cfg, pol, train).fit(until=2)
+    f = latest_checkpoint(tmp_path) / "policy" / "config.json"
+    meta = json.loads(f.read_text())
+    del meta["config"]["state_scale_floor"]  # as written before the field existed
+    f.write_text(json.dumps(meta))
+    cfg, pol, train, _ = tiny_run("bc", tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"state_scale_floor: checkpoint 0.0, now 0.01.*"
+                                         r"policy.state_scale_floor=0.0"):
+        Trainer(cfg, pol, train).fit()
+    cfg, pol, train, _ = tiny_run("bc", tmp_path, resume=True)
+    cfg.policy.state_scale_floor = 0.0
+    pol = type(pol)(cfg.policy, train.stats())
+    trainer = Trainer(cfg, pol, train)
+    trainer.fit()
+    assert trainer.step == 4
+
+
 def test_warmup_cosine_schedule():
     f = lambda s: warmup_cosine(s, warmup_steps=10, total_steps=110, min_ratio=0.1)  # noqa: E731
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
