@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 
 
-def one_thread() -> None:
-    """One torch thread per job: benchmark jobs run side by side on the cores."""
+def one_thread(threads: int = 1) -> None:
+    """One torch thread per job: benchmark jobs run side by side on the cores (``threads``
+    more when a job has the machine to itself)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
 
 
 def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | list[str],
                    trials: int, eval_preset: str = "eval/metaworld_mt10",
-                   extra: dict | None = None, eval_overrides: list[str] = ()) -> dict:
+                   extra: dict | None = None, eval_overrides: list[str] = (),
+                   threads: int = 1) -> dict:
     """``robolearn-train preset`` into ``out``, then ``trials`` episodes of each task.
 
     Returns (and caches as ``out.json``) the success over all tasks, trial counts, wall
@@ -30,13 +32,13 @@ def train_and_eval(preset: str, overrides: list[str], out: Path, task: str | lis
     res = result_path(out)
     if res.exists():
         return json.loads(res.read_text())
-    one_thread()
+    one_thread(threads)
     t0 = time.perf_counter()
     last = run(compose(preset, [f"out_dir={out}", "progress=false", "eval_every=0",
                                 "val_every=0"] + overrides))
     row = {**(extra or {}), "train_s": time.perf_counter() - t0,
            "steps": int(last.get("step", 0))}
-    row.update(eval_run(out, task, trials, eval_preset, eval_overrides))
+    row.update(eval_run(out, task, trials, eval_preset, eval_overrides, threads=threads))
     res.write_text(json.dumps(row))
     return row
 
@@ -49,7 +51,7 @@ def result_path(out: Path) -> Path:
 
 def eval_run(out: Path, task: str | list[str], trials: int,
              eval_preset: str = "eval/metaworld_mt10", eval_overrides: list[str] = (),
-             report_dir: str = "eval") -> dict:
+             report_dir: str = "eval", threads: int = 1) -> dict:
     """``trials`` episodes of each task with the trained run ``out`` (its latest EMA policy),
     report in ``out/report_dir``: success over all tasks, counts, interval, wall time and
     per-task rows."""
@@ -57,7 +59,7 @@ def eval_run(out: Path, task: str | list[str], trials: int,
     from robolearn.eval.run import evaluate
     from robolearn.policies.base import load_policy, resolve_policy_dir
 
-    one_thread()
+    one_thread(threads)
     policy = load_policy(resolve_policy_dir(out))
     tasks = [task] if isinstance(task, str) else list(task)
     proto = compose(eval_preset, ["checkpoint=unused", f"tasks=[{','.join(tasks)}]",
