@@ -48,7 +48,7 @@ class RandomizationConfig:
     pose_jitter: float = 0.0
     """0 = place the cubes anywhere in the table region (and the bowl/pad/cabinet around
     their nominal spots). > 0 = a fixed scene with small perturbations, as LIBERO and
-    robomimic benchmarks use: every object at its nominal spot (cubes in a row at x=0.40 m)
+    robomimic benchmarks use: every object at its nominal spot (cubes in a row at x=0.36 m)
     plus uniform +-pose_jitter metres, cube yaws +-yaw_jitter. Needs object_poses."""
     yaw_jitter: float = 0.26
     """Half-range (rad) of the cubes' yaw when pose_jitter > 0 (0.26 = 15 degrees)."""

@@ -86,6 +86,7 @@ def _jittered_layout(rng: np.random.Generator, cfg: RandomizationConfig,
     """The nominal scene, every object moved by uniform +-``pose_jitter`` (cubes' yaw by
     +-``yaw_jitter``): the fixed-layout-with-noise regime of LIBERO/robomimic benchmarks."""
     j = cfg.pose_jitter
+
     def move(xy, r=j):
         return (float(xy[0] + rng.uniform(-r, r)), float(xy[1] + rng.uniform(-r, r)))
 
