@@ -70,7 +70,7 @@ def finetune(method: str, seed: int, a: dict) -> dict:
     row = train_and_eval("train/iql" if method == "sprint" else "train/bc", over,
                          root / "runs" / f"{method}_s{seed}", a["task"], a["trials"],
                          eval_preset="eval/default", extra={"method": method, "seed": seed},
-                         eval_overrides=ENV + ["language=instruction"])
+                         eval_overrides=ENV + a["env"] + ["language=instruction"])
     print(f"{method:8s} seed={seed}: {row['successes']}/{row['trials']} "
           f"(fine-tune {row['train_s']:.0f} s, eval {row['eval_s']:.0f} s)", flush=True)
     return row
@@ -96,13 +96,16 @@ def main() -> None:
     ap.add_argument("--n-action-steps", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--env", nargs="*", default=[],
+                    help="scene overrides for collection and eval, e.g. "
+                         "env.randomization.pose_jitter=0.03 (default: fully random layout)")
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     args = ap.parse_args()
     root = Path(args.out)
     for d in ("pretrain", "runs", "demos"):
         (root / d).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    coll = ENV + ["gif=false"]
+    coll = ENV + args.env + ["gif=false"]
     args.pretrain_store = args.pretrain_store or ensure_store(
         root / "pretrain.zarr", args.pretrain_tasks, args.pretrain_episodes, coll,
         preset="collect/pickplace")

@@ -44,6 +44,10 @@ class EnvBackend:
     """``(task name, description)`` for ``--list-tasks``."""
     naming: str = ""
     """How its task names are formed, when not only the listed ones (for error messages)."""
+    action_space: Callable[[dict], str] = lambda env: ""
+    """The action space the env takes under these settings (``EnvConfig`` as a dict), named
+    as its collector records it in the store (``action_space`` episode meta); policies
+    trained on another one are refused (``robolearn.policies.base.check_action_space``)."""
 
 
 _BACKENDS: dict[str, EnvBackend] = {}
@@ -198,12 +202,13 @@ register_backend(EnvBackend(
     make_eval_env=_tabletop_eval_env, make_collect_env=_tabletop_collect_env,
     rollout=_tabletop_rollout, horizon=_tabletop_horizon,
     video_fps=lambda env: env.unwrapped.cfg.control_hz, describe=_tabletop_describe,
-    require=_tabletop_require, tasks=_tabletop_tasks))
+    require=_tabletop_require, tasks=_tabletop_tasks,
+    action_space=lambda env: env["action_space"]))
 register_backend(EnvBackend(
     name="metaworld", owns=_mw_owns, make_eval_env=_mw_eval_env,
     make_collect_env=_mw_collect_env, rollout=_mw_rollout, horizon=_mw_horizon,
     video_fps=_mw_video_fps, describe=_mw_describe, require=_mw_require, tasks=_mw_tasks,
-    naming="metaworld/<env-name>, any MetaWorld v3 env"))
+    naming="metaworld/<env-name>, any MetaWorld v3 env", action_space=lambda env: "ee_delta"))
 
 
 # -------------------------------------------------------------------------------- pusht
@@ -258,4 +263,4 @@ register_backend(EnvBackend(
     name="pusht", owns=lambda task: task == "pusht", make_eval_env=_pusht_eval_env,
     make_collect_env=_pusht_collect_env, rollout=_pusht_rollout,
     horizon=_pusht_horizon, video_fps=lambda env: 10.0, describe=_pusht_describe,
-    require=_pusht_require, tasks=_pusht_tasks))
+    require=_pusht_require, tasks=_pusht_tasks, action_space=lambda env: "xy_target"))

@@ -111,7 +111,7 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         from robolearn.control import JointLimits, RealTimeChunker
-        from robolearn.policies.base import load_policy, resolve_policy_dir
+        from robolearn.policies.base import check_action_space, load_policy, resolve_policy_dir
 
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         try:
@@ -151,6 +151,7 @@ class PolicyNode(LifecycleNode):
             if len(names) != self.limits.n_joints:
                 raise ValueError(f"{len(names)} joint_names for {self.limits.n_joints} limits")
             self.arm_joints = names
+            check_action_space(self.policy, "joint_pos", "this node (joint position commands)")
             if c.action_dim != self.limits.n_joints + 1:
                 raise ValueError(f"the policy's actions have {c.action_dim} values; this arm "
                                  f"takes {self.limits.n_joints} joints + gripper")

@@ -35,6 +35,8 @@ def build_datasets(cfg):
     stats = get_stats(store, save=False)
     if p.fps <= 0:  # the chunks' time base travels in the checkpoint
         p.fps = store.fps()
+    if not p.action_space:  # so does what the actions command
+        p.action_space = store.action_space()
     train_eps, val_eps = split_episodes(store.n_episodes, d.val_ratio, d.seed)
     if d.success_only:
         ok = np.array([bool(m.get(K.META_SUCCESS)) for m in store.all_episode_meta()])

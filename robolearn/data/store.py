@@ -376,6 +376,13 @@ class TrajectoryStore:
                              f"(re-record or resample), or set policy.fps explicitly")
         return rates[0] if rates else 0.0
 
+    def action_space(self) -> str:
+        """The action space every episode records (``joint_pos``, ``ee_delta``, ...); "" for
+        an empty store, or a mix (a multi-embodiment store pads actions per arm: each
+        episode's own meta says what its actions command)."""
+        kinds = {str(m.get(K.META_ACTION_SPACE, "")) for m in self.all_episode_meta()}
+        return kinds.pop() if len(kinds) == 1 else ""
+
     def episode_meta(self, i: int) -> dict:
         return dict(self.all_episode_meta()[self._check_episode(i)])
 

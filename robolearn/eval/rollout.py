@@ -241,8 +241,12 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
 
     from robolearn.utils.video import write_gif
 
+    from robolearn.envs.backends import backend_for
+    from robolearn.policies.base import check_action_space
+
     protocol.validate()
     env_kw = env_kwargs_for(protocol, policy)
+    check_action_space(policy, backend_for(task).action_space(env_kw), task)
     cameras = env_kw["cameras"]["names"]
     max_steps = protocol.max_steps or task_max_steps(task)
     env_kw["max_episode_steps"] = max_steps  # gym.make's TimeLimit

@@ -208,6 +208,24 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     return len(mine)
 
 
+#: action spaces robolearn's env backends take (``EnvBackend.action_space``)
+SIM_ACTION_SPACES = ("joint_pos", "ee_delta", "xy_target")
+
+
+def check_action_space(policy: "Policy", drives: str, where: str) -> None:
+    """Refuse a policy whose actions command another action space than the one ``where``
+    takes (e.g. end-effector deltas sent as joint targets).  Only the action spaces the
+    sims define are compared: checkpoints saved before the field existed (empty), trained
+    on a mixed store or on converted data (``lerobot``, robomimic's controller names) are
+    not checked."""
+    have = getattr(policy.config, "action_space", "")
+    if have in SIM_ACTION_SPACES and drives in SIM_ACTION_SPACES and have != drives:
+        fix = (f"set env.action_space={have}" if {have, drives} <= {"joint_pos", "ee_delta"}
+               else f"use a policy trained on {drives} actions")
+        raise ValueError(f"{where} takes {drives} actions but the policy was trained on "
+                         f"{have} actions: {fix}")
+
+
 def saved_config_dict(config: dict) -> dict:
     """A checkpoint's config.json fields, with what older checkpoints lack filled in as
     they were trained: saved before the state scale floor existed, a policy divided by the

@@ -28,6 +28,8 @@ class PolicyConfig:
     """Camera keys the policy reads, e.g. observation.images.front (empty = all in the dataset)."""
     fps: float = 0.0
     """Rate (Hz) of the training actions: chunk action i is the set-point (i+1)/fps s after the observation (0 = robolearn-train takes the store's recording rate). Deployments at another control rate interpolate chunks onto their ticks."""
+    action_space: str = ""
+    """What the actions command, as the store's episodes record it: joint_pos (absolute joint targets + gripper), ee_delta (end-effector deltas + gripper), xy_target, ... (empty = robolearn-train takes the store's). Evaluation and the ROS policy node refuse a policy whose action space is not the one they drive."""
     image_size: int = 96
     """Square side the images are resized to before encoding (pixels)."""
     image_shift_px: int = 0

@@ -80,6 +80,15 @@ def test_recording_rate_is_one_per_store(tmp_path):
         store.fps()  # one policy has one action time base: training refuses to guess
 
 
+def test_action_space_is_the_episodes_own_or_empty_when_mixed(tmp_path):
+    store = make_synthetic_store(tmp_path / "s.zarr", [4, 5])
+    assert store.action_space() == "joint_pos"
+    meta = synthetic_meta(2)
+    meta[K.META_ACTION_SPACE] = "ee_delta"
+    store.append_episode(synthetic_episode(4, 2), meta)  # a multi-embodiment store
+    assert store.action_space() == ""
+
+
 def test_dtype_cast_and_wrong_dtype(tmp_path):
     store = make_synthetic_store(tmp_path / "s.zarr", [4])
     ep = synthetic_episode(5, 1)

@@ -219,3 +219,29 @@ def test_object_state_env_and_policy_must_agree(_assets):
         evaluate_task(pol, "Reach", proto)
     proto.env.object_state = False
     assert len(evaluate_task(pol, "Reach", proto).trials) == 1
+
+
+def test_policy_trained_on_other_action_space_is_refused_naming_the_setting():
+    """End-effector deltas must never reach an env (or the ROS node) as joint targets: the
+    check runs before any env starts, and names env.action_space; old checkpoints (no
+    action space recorded) and converted data are not second-guessed."""
+    from robolearn.eval.rollout import evaluate_task
+    from robolearn.policies.base import check_action_space
+
+    pol = _state_bc()
+    pol.config.action_space = "ee_delta"
+    proto = EvalProtocol(tasks=["Reach"], trials=1, max_steps=2, num_envs=1, videos=0)
+    with pytest.raises(ValueError, match="takes joint_pos actions.*env.action_space=ee_delta"):
+        evaluate_task(pol, "Reach", proto)
+    with pytest.raises(ValueError, match="metaworld/reach-v3 takes ee_delta.*xy_target"):
+        pol.config.action_space = "xy_target"
+        evaluate_task(pol, "metaworld/reach-v3", proto)
+    with pytest.raises(ValueError, match="trained on ee_delta"):
+        check_action_space(_with(pol, "ee_delta"), "joint_pos", "the ROS node")
+    for have in ("", "lerobot", "joint_pos"):
+        check_action_space(_with(pol, have), "joint_pos", "the ROS node")
+
+
+def _with(pol, action_space: str):
+    pol.config.action_space = action_space
+    return pol

@@ -17,12 +17,13 @@ CONTROL_HZ = 10.0
 REACH_CONTROL_HZ = 30.0
 
 
-def _checkpoint(path, nan=False):
+def _checkpoint(path, nan=False, action_space=""):
     """A tiny bc policy for the Panda's 15-D state and 8-D action, reading the front camera."""
     from robolearn.policies.bc.config import BCConfig
     from robolearn.policies.testing import synthetic_policy
 
     pol, _ = synthetic_policy("bc", BCConfig.tiny())
+    pol.config.action_space = action_space
     if nan:
         with torch.no_grad():
             next(pol.parameters()).fill_(float("nan"))
@@ -75,7 +76,8 @@ def _reach_checkpoint(d):
                  "policy.hidden_dim=128", "optim.lr=3e-3", "optim.warmup_steps=20",
                  "progress=false"]) == 0
     ckpt = latest_checkpoint(d / "run") / "policy_ema"
-    assert json.loads((ckpt / "config.json").read_text())["config"]["fps"] == 10.0
+    saved = json.loads((ckpt / "config.json").read_text())["config"]
+    assert saved["fps"] == 10.0 and saved["action_space"] == "joint_pos"  # from the store
     return str(ckpt)
 
 
@@ -92,6 +94,9 @@ def policy_graph(ros_env, tmp_path_factory):
         "autostart": True}, remappings=[("joint_position_command", "nan_command")]))
     specs.append(NodeSpec("policy_node", "policy_bad", [], {
         "checkpoint": str(d / "missing")}))
+    # end-effector deltas must never be sent as joint position commands
+    specs.append(NodeSpec("policy_node", "policy_ee", [], {
+        "checkpoint": _checkpoint(d / "ee", action_space="ee_delta")}))
     # trained on 10 Hz data, run on a 30 Hz loop: chunks must keep their 10 Hz time base
     specs.append(NodeSpec("policy_node", "policy_reach", ["policy.yaml"], {
         "checkpoint": _reach_checkpoint(d), "control_hz": REACH_CONTROL_HZ}))
@@ -213,9 +218,10 @@ def test_configure_fails_cleanly_on_a_bad_checkpoint(policy_graph):
     from lifecycle_msgs.srv import GetState
 
     node, _ = policy_graph
-    assert not _change_state(node, "policy_bad", Transition.TRANSITION_CONFIGURE)
-    st = call(node, GetState, "policy_bad/get_state", GetState.Request())
-    assert st.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+    for name in ("policy_bad", "policy_ee"):  # no checkpoint; an ee_delta policy
+        assert not _change_state(node, name, Transition.TRANSITION_CONFIGURE)
+        st = call(node, GetState, f"{name}/get_state", GetState.Request())
+        assert st.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
 
 
 def test_a_trained_policy_drives_the_arm_to_its_target(policy_graph):
