@@ -88,17 +88,24 @@ def side_by_side(job, methods: list[str], a: dict, jobs: int) -> list[dict]:
 def ensure_store(path: str | Path, tasks: list[str], episodes: int,
                  overrides: list[str] = (), preset: str = "collect/metaworld_mt10") -> str:
     """``path`` if it holds a store, else collect it with ``robolearn-collect`` (MetaWorld
-    presets: state only) - so the training benchmarks run from a fresh clone."""
+    presets: state only) - so the training benchmarks run from a fresh clone.  Collection
+    goes to ``<path>.tmp`` and is renamed when complete: an interrupted run leaves no short
+    store that the next run would take for the whole one."""
+    import shutil
+
     from robolearn.cli.collect import collect
     from robolearn.config import compose
 
     p = Path(path)
     if p.exists() and any(p.iterdir()):
         return str(p)
+    tmp = p.with_name(p.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"collecting {episodes} episodes of {tasks} into {p}", flush=True)
     cfg = compose(preset, [f"tasks=[{','.join(tasks)}]",
-                           f"episodes={episodes}", f"out={p}", *overrides])
+                           f"episodes={episodes}", f"out={tmp}", *overrides])
     collect(cfg, progress=False)
+    tmp.rename(p)
     return str(p)
 
 
