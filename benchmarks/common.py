@@ -106,6 +106,10 @@ def ensure_store(path: str | Path, tasks: list[str], episodes: int,
                            f"episodes={episodes}", f"out={tmp}", *overrides])
     collect(cfg, progress=False)
     tmp.rename(p)
+    summary = p.parent / "collect_summary.json"
+    if summary.is_file():  # name the store where it now is
+        summary.write_text(json.dumps({**json.loads(summary.read_text()), "store": str(p)},
+                                      indent=1))
     return str(p)
 
 
