@@ -57,6 +57,20 @@ def test_instruction_conditions_the_actions():
     assert not torch.allclose(a, b)
 
 
+def test_training_on_instructions_longer_than_the_text_slots_warns_once(caplog):
+    policy, ds = build("flow_vla")  # tiny: max_text_tokens=12, i.e. 10 bytes of text
+    policy.train()
+    batch = ds.batch(2)
+    with caplog.at_level("WARNING", logger="robolearn.policies.flow_vla.model"):
+        policy({**batch, K.LANGUAGE: ["go", "reach"]})
+        assert not caplog.records  # short instructions fit
+        policy({**batch, K.LANGUAGE: ["go", "put the red block in the bowl"]})
+        policy({**batch, K.LANGUAGE: ["put the red block on the pad"] * 2})
+    assert len(caplog.records) == 1
+    msg = caplog.records[0].getMessage()
+    assert "put the red block in the bowl" in msg and "policy.max_text_tokens=12" in msg
+
+
 def test_byte_tokenizer_round_trips_and_pads():
     tok = ByteTokenizer()
     ids, mask = tok(["héllo", ""], max_length=10)

@@ -22,6 +22,7 @@ model (openpi does the same).
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,6 +38,8 @@ from robolearn.policies.encoders import (ConvImageEncoder, EfficientNetImageEnco
                                          prepare_images)
 from robolearn.policies.flow_vla.config import FlowVLAConfig
 from robolearn.policies.tokenizer import ByteTokenizer
+
+log = logging.getLogger(__name__)
 
 VISION_CONFIG, LM_CONFIG, TOKENIZER_DIR = "vision_config.json", "lm_config.json", "tokenizer"
 
@@ -109,6 +112,7 @@ class FlowVLAPolicy(Policy):
         the checkpoint, so the original pretrained folders need not exist any more."""
         super().__init__(config, stats)
         c = config
+        self._warned_long_text = False
         if backbone_dir is not None:
             self.vision, self.lm, self.tokenizer = self._build_from_saved(Path(backbone_dir), c)
         else:
@@ -266,6 +270,8 @@ class FlowVLAPolicy(Policy):
             masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
         texts = obs.get(K.LANGUAGE) or [""] * b
         ids, m = self.tokenizer(texts, c.max_text_tokens)
+        if self.training and not self._warned_long_text and bool(m[:, -1].any()):
+            self._warn_long_text(texts[int(m[:, -1].nonzero()[0])])
         tokens.append(self.lm.get_input_embeddings()(ids.to(self.device)))
         masks.append(m.to(self.device))
         s = self.normalizer.normalize(K.OBS_STATE, state.float())
@@ -274,6 +280,15 @@ class FlowVLAPolicy(Policy):
         tokens.append(self.state_proj(s)[:, None])
         masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         return torch.cat(tokens, 1), torch.cat(masks, 1)
+
+    def _warn_long_text(self, text: str) -> None:
+        """Once per policy: an instruction fills every text slot, so it (or the next longer
+        one) loses its end - often the words that say where to put the object."""
+        self._warned_long_text = True
+        log.warning("flow_vla: the instruction %r fills all policy.max_text_tokens=%d text "
+                    "tokens; longer ones are cut at that length (their ends are never seen). "
+                    "Raise policy.max_text_tokens to fit the longest instruction in the data.",
+                    text, self.config.max_text_tokens)
 
     def prefix_cache(self, emb: torch.Tensor, mask: torch.Tensor):
         """Run the LM over the prefix (bidirectional among valid tokens) -> its KV cache."""
