@@ -70,8 +70,9 @@ def eval_run(out: Path, task: str | list[str], trials: int,
     return {"success_rate": t["success_rate"], "successes": t["successes"],
             "trials": t["trials"], "ci95": t["ci95"], "eval_s": time.perf_counter() - t1,
             "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95",
-                                            "mean_score", "score_ci95") if k in r}
-                         for r in rep["tasks"]]}
+                                            "mean_score", "score_ci95", "plan_progress")
+                          if k in r} for r in rep["tasks"]],
+            "skills": rep.get("skills", [])}
 
 
 def side_by_side(job, methods: list[str], a: dict, jobs: int) -> list[dict]:
@@ -158,8 +159,9 @@ def success_vs_demos_plot(path: Path, title: str, xlabel: str, demos, draw) -> N
     plt.close(fig)
 
 
-def bar_plot(table: list[dict], path: Path, title: str) -> None:
-    """Success per method (``table`` rows: method, mean, std) as a bar chart PNG."""
+def bar_plot(table: list[dict], path: Path, title: str, progress: bool = False) -> None:
+    """Success per method (``table`` rows: method, mean, std) as a bar chart PNG; with
+    ``progress``, each method's mean plan progress (rows' progress, progress_std) beside it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,10 +169,19 @@ def bar_plot(table: list[dict], path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     colors = ["#999", "#69c", "#c63", "#6a6"]
-    ax.bar([r["method"] for r in table], [100 * r["mean"] for r in table],
-           yerr=[100 * r["std"] for r in table],
+    x = np.arange(len(table))
+    w = 0.4 if progress else 0.8
+    ax.bar(x - (w / 2 if progress else 0), [100 * r["mean"] for r in table], w,
+           yerr=[100 * r["std"] for r in table], label="task success",
            color=[colors[i % len(colors)] for i in range(len(table))])
-    ax.set_ylabel("success (%)")
+    if progress:
+        ax.bar(x + w / 2, [100 * r["progress"] for r in table], w,
+               yerr=[100 * r["progress_std"] for r in table], label="plan steps done",
+               color=[colors[i % len(colors)] for i in range(len(table))], alpha=0.45,
+               hatch="//")
+        ax.legend(fontsize=7)
+    ax.set_xticks(x, [r["method"] for r in table])
+    ax.set_ylabel("success / progress (%)" if progress else "success (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=7)
     fig.tight_layout()

@@ -148,6 +148,27 @@ class TabletopSim:
             d.ctrl[self.arm_act] = self._setpoint
             mujoco.mj_step(self.model, d, nstep=left)
 
+    def instability(self) -> str:
+        """"" while the physics is sound; else what MuJoCo reported since the last reset.
+
+        On a NaN/inf/huge position, velocity or acceleration MuJoCo resets the whole scene
+        to the model's defaults (objects teleport, the drawer shuts) and goes on: the state
+        after that is not the episode's, so whoever steps the sim must end the episode (or
+        reset) instead of scoring it."""
+        W = mujoco.mjtWarning
+        for kind, what in ((W.mjWARN_BADQACC, "acceleration"), (W.mjWARN_BADQVEL, "velocity"),
+                           (W.mjWARN_BADQPOS, "position")):
+            w = self.data.warning[kind]
+            if w.number:
+                i = int(w.lastinfo)  # a DOF (velocity, acceleration) or a qpos address
+                n = self.model.nq if kind == W.mjWARN_BADQPOS else self.model.nv
+                jnt = (self.model.dof_jntid[i] if kind != W.mjWARN_BADQPOS else
+                       int(np.searchsorted(self.model.jnt_qposadr, i, side="right") - 1))
+                name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, int(jnt)) \
+                    if 0 <= i < n else None
+                return f"NaN/inf/huge {what} at index {i} (joint {name or '?'})"
+        return ""
+
     # ------------------------------------------------------------------ queries
     @property
     def qpos_arm(self) -> np.ndarray:

@@ -20,7 +20,9 @@ Action (``Box``, float32), chosen by ``EnvConfig.action_space``:
 
 ``info``: ``success``, ``symbolic_state`` (see ``TabletopSim.symbolic_state``),
 ``instruction``, ``task``, ``task_args``, ``seed``.  Reward is 1.0 on the step the task
-succeeds (sparse), and the episode terminates there.
+succeeds (sparse), and the episode terminates there.  Should the physics go unstable
+(MuJoCo then resets the whole scene to its defaults), the episode is truncated, unscored,
+with ``info["sim_unstable"]`` saying where.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import dataclasses  # noqa: E402
+import logging  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,6 +41,8 @@ from gymnasium import spaces  # noqa: E402
 from robolearn.envs.config import OBJECT_STATE_DIM, EnvConfig  # noqa: E402
 from robolearn.envs.randomize import (VisualRandomizer, check_randomization,  # noqa: E402
                                       sample_layout)
+
+log = logging.getLogger(__name__)
 from robolearn.envs.scene import DRAWER_TRAVEL  # noqa: E402
 from robolearn.envs.tasks import TaskSpec, get_task  # noqa: E402
 
@@ -150,6 +155,12 @@ class TabletopEnv(gym.Env):
             q, grip = self._ee_delta_to_joints(action[:6]), action[6]
         self.sim.step(q, grip)
         self._elapsed += 1
+        unstable = self.sim.instability()
+        if unstable:  # MuJoCo reset the scene: end the episode, unscored
+            log.warning("%s seed %s, step %d: the simulation went unstable (%s); the episode "
+                        "ends as truncated and failed", self.task.name, self.episode_seed,
+                        self._elapsed, unstable)
+            return self._obs(), 0.0, False, True, {**self._info(False), "sim_unstable": unstable}
         success = self.task.success(self.sim, self.task_args)
         return self._obs(), float(success), bool(success), False, self._info(success)
 

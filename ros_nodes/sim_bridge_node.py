@@ -157,12 +157,16 @@ class SimBridgeNode(Node):
                 response.success, response.message = False, f"cannot switch task: {e}"
                 return response
         else:
-            self.env.reset(seed=self.seed)
-            self.target, self.grip, self.trajectory = self.sim.qpos_arm.copy(), 0.0, None
+            self._restart_episode()
         self._publish_instruction()
         response.success = True
         response.message = f"task {self.task}, seed {self.seed}: {self.env.instruction}"
         return response
+
+    def _restart_episode(self) -> None:
+        """The same task from seed ``self.seed``; the arm holds where the new episode starts."""
+        self.env.reset(seed=self.seed)
+        self.target, self.grip, self.trajectory = self.sim.qpos_arm.copy(), 0.0, None
 
     def _on_pause(self, request, response):
         self.paused = bool(request.data)
@@ -179,6 +183,13 @@ class SimBridgeNode(Node):
         if self.trajectory is not None:
             self._follow_trajectory()
         self.sim.step(self.target, self.grip)
+        unstable = self.sim.instability()
+        if unstable:  # MuJoCo reset the scene under us: start the next episode cleanly
+            self.get_logger().error(f"the simulation went unstable ({unstable}); starting the "
+                                    f"next episode (seed {self.seed + 1})")
+            self.seed += 1
+            self._restart_episode()
+            self._publish_instruction()
         self.t += 1.0 / self.control_hz
         self.k += 1
         t = self.t

@@ -109,6 +109,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"| **all** | **{100 * o['success_rate']:.0f}%** ({o['successes']}/"
                  f"{o['trials']}) | {100 * o['ci95'][0]:.0f}-{100 * o['ci95'][1]:.0f}% | "
                  f"{o['trials']} | | |")
+    broke = [t for t in report["trials"] if t.get("sim_unstable")]
+    if broke:
+        lines += ["", f"{len(broke)} episode(s) ended early, as failures, because the physics "
+                      f"went unstable (MuJoCo resets the scene then): " + "; ".join(
+                          f"{t['task']} trial {t['trial']} at step {t['steps']}: "
+                          f"{t['sim_unstable']}" for t in broke[:5])]
     scored = [t for t in report["tasks"] if t.get("mean_score") is not None]
     if scored:
         lines += ["", "The env's own metric (each episode's best `score`, e.g. PushT's goal "

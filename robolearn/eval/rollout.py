@@ -172,6 +172,8 @@ class Trial:
     score: float | None = None
     """The best of the env's own per-step metric (``info["score"]``) over the episode, for
     envs that report one (PushT: coverage); None otherwise."""
+    sim_unstable: str = ""
+    """Why the physics went unstable, when that ended the episode (counted as a failure)."""
 
     def skill_outcomes(self) -> list[tuple[str, bool]]:
         """(skill, succeeded) for every plan step the episode reached."""
@@ -342,7 +344,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                               int(row.get(PLAN_STEP, 0)), int(row.get(PLAN_LENGTH, 1)),
                               str(row.get("instruction", "")),
                               [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x],
-                              score=best[i])
+                              score=best[i], sim_unstable=str(row.get("sim_unstable", "")))
                     if i in frames and video_dir is not None:
                         name = f"{task.replace('/', '_')}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
                         t.video = str(write_gif(Path(video_dir) / name, frames.pop(i),

@@ -131,6 +131,26 @@ def test_bad_actions_and_options_give_clear_errors(env_factory):
         make_env("Reach", cameras=("side",))
 
 
+def test_unstable_physics_ends_the_episode_unscored(env_factory, caplog):
+    """MuJoCo answers a NaN acceleration by resetting the scene to its defaults (the drawer
+    shut, cubes home) and stepping on: that must end the episode as a failure, never score
+    the reset world (CloseDrawer would 'succeed'), and say which joint broke."""
+    env = env_factory("CloseDrawer")
+    obs, _ = env.reset(seed=0)
+    hold = np.r_[obs["joint_pos"], 0.0].astype(np.float32)
+    assert env.unwrapped.sim.data.qpos[env.unwrapped.sim.drawer_qadr] > 0.05  # starts open
+    _, r, term, trunc, info = env.step(hold)
+    assert not (term or trunc) and "sim_unstable" not in info
+    cube = env.unwrapped.sim.cube_qadr[env.unwrapped.sim.cube_names[0]]
+    env.unwrapped.sim.data.qvel[cube - 2] = np.nan  # a free joint: qvel index = qpos - 2
+    with caplog.at_level("WARNING", logger="robolearn.envs.tabletop_env"):
+        _, r, term, trunc, info = env.step(hold)
+    assert trunc and not term and r == 0.0 and info["success"] is False
+    assert "velocity" in info["sim_unstable"] and "unstable" in caplog.text
+    obs, _ = env.reset(seed=1)  # the next episode is sound again
+    assert "sim_unstable" not in env.step(np.r_[obs["joint_pos"], 0.0].astype(np.float32))[4]
+
+
 def test_joint_targets_are_tracked_by_the_servos(env_factory):
     """A joint-target action moves the arm there (position servos + gravity compensation)."""
     env = env_factory("Reach")
