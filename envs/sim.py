@@ -161,11 +161,13 @@ class TabletopSim:
             w = self.data.warning[kind]
             if w.number:
                 i = int(w.lastinfo)  # a DOF (velocity, acceleration) or a qpos address
-                n = self.model.nq if kind == W.mjWARN_BADQPOS else self.model.nv
-                jnt = (self.model.dof_jntid[i] if kind != W.mjWARN_BADQPOS else
-                       int(np.searchsorted(self.model.jnt_qposadr, i, side="right") - 1))
-                name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, int(jnt)) \
-                    if 0 <= i < n else None
+                name = None
+                if kind == W.mjWARN_BADQPOS and 0 <= i < self.model.nq:
+                    jnt = int(np.searchsorted(self.model.jnt_qposadr, i, side="right") - 1)
+                    name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, jnt)
+                elif kind != W.mjWARN_BADQPOS and 0 <= i < self.model.nv:
+                    name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT,
+                                             int(self.model.dof_jntid[i]))
                 return f"NaN/inf/huge {what} at index {i} (joint {name or '?'})"
         return ""
 
