@@ -49,11 +49,6 @@ def _trained(run: Path) -> dict | None:
             "stopped_by_budget": "max_minutes" in log}
 
 
-def _skills(run: Path, report_dir: str) -> dict:
-    rep = json.loads((run / report_dir / "report.json").read_text())
-    return {k["skill"]: [k["successes"], k["attempts"]] for k in rep["skills"]}
-
-
 def job(method: str, a: dict) -> dict:
     run = Path(a["out"]) / method
     env = list(a["env"])
@@ -63,7 +58,6 @@ def job(method: str, a: dict) -> dict:
         row = {"method": method, **done,
                **eval_run(run, "PickPlace", a["trials"], "eval/default", env,
                           threads=a["threads"])}
-        res.write_text(json.dumps(row))
     else:
         over = [f"data.store={a['store']}", f"steps={a['max_steps'][method]}",
                 f"max_minutes={a['minutes']}", f"save_every={a['max_steps'][method]}",
@@ -71,14 +65,12 @@ def job(method: str, a: dict) -> dict:
         row = train_and_eval(f"train/{method}", over, run, "PickPlace", a["trials"],
                              eval_preset="eval/default", extra={"method": method},
                              eval_overrides=env, threads=a["threads"])
-    if "skills" not in row:
-        row["skills"] = _skills(run, "eval")
-        if a["train_trials"]:
-            seen = eval_run(run, "PickPlace", a["train_trials"], "eval/default",
-                            env + ["seed=0"], report_dir="eval_training_scenes",
-                            threads=a["threads"])
-            row["train_seeds"] = {k: seen[k] for k in ("success_rate", "successes", "trials")}
-        res.write_text(json.dumps(row))
+    if a["train_trials"] and "train_seeds" not in row:
+        seen = eval_run(run, "PickPlace", a["train_trials"], "eval/default",
+                        env + ["seed=0"], report_dir="eval_training_scenes",
+                        threads=a["threads"])
+        row["train_seeds"] = {k: seen[k] for k in ("success_rate", "successes", "trials")}
+    res.write_text(json.dumps(row))
     print(f"{method:9s}: {row['successes']}/{row['trials']} unseen scenes, skills "
           f"{row['skills']} ({row['steps']} steps)", flush=True)
     return row

@@ -141,9 +141,9 @@ def main() -> None:
         p = [r["per_task"][0].get("plan_progress", np.nan) for r in mine]
         skills = {}
         for r in mine:
-            for k in r.get("skills", []):
-                s = skills.setdefault(k["skill"], [0, 0])
-                s[0], s[1] = s[0] + k["successes"], s[1] + k["attempts"]
+            for k, (ok, n) in r["skills"].items():
+                s = skills.setdefault(k, [0, 0])
+                s[0], s[1] = s[0] + ok, s[1] + n
         table.append({"method": m, "mean": float(np.mean(v)), "std": float(np.std(v)),
                       "seeds": len(v), "vs_lbc": float(np.mean(v) / base) if base > 0 else None,
                       "progress": float(np.mean(p)), "progress_std": float(np.std(p)),

@@ -53,8 +53,8 @@ def eval_run(out: Path, task: str | list[str], trials: int,
              eval_preset: str = "eval/metaworld_mt10", eval_overrides: list[str] = (),
              report_dir: str = "eval", threads: int = 1) -> dict:
     """``trials`` episodes of each task with the trained run ``out`` (its latest EMA policy),
-    report in ``out/report_dir``: success over all tasks, counts, interval, wall time and
-    per-task rows."""
+    report in ``out/report_dir``: success over all tasks, counts, interval, wall time,
+    per-task rows and per-skill ``{skill: [successes, attempts]}``."""
     from robolearn.config import compose
     from robolearn.eval.run import evaluate
     from robolearn.policies.base import load_policy, resolve_policy_dir
@@ -72,7 +72,7 @@ def eval_run(out: Path, task: str | list[str], trials: int,
             "per_task": [{k: r[k] for k in ("task", "success_rate", "successes", "trials", "ci95",
                                             "mean_score", "score_ci95", "plan_progress")
                           if k in r} for r in rep["tasks"]],
-            "skills": rep.get("skills", [])}
+            "skills": {k["skill"]: [k["successes"], k["attempts"]] for k in rep["skills"]}}
 
 
 def side_by_side(job, methods: list[str], a: dict, jobs: int) -> list[dict]:

@@ -41,10 +41,10 @@ from gymnasium import spaces  # noqa: E402
 from robolearn.envs.config import OBJECT_STATE_DIM, EnvConfig  # noqa: E402
 from robolearn.envs.randomize import (VisualRandomizer, check_randomization,  # noqa: E402
                                       sample_layout)
-
-log = logging.getLogger(__name__)
 from robolearn.envs.scene import DRAWER_TRAVEL  # noqa: E402
 from robolearn.envs.tasks import TaskSpec, get_task  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 CAMERA_NAMES = ("front", "overhead", "wrist")
 

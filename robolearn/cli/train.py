@@ -33,10 +33,9 @@ def build_datasets(cfg):
                          f"make data follow it)")
     store = TrajectoryStore.open(d.store, "r")
     stats = get_stats(store, save=False)
-    if p.fps <= 0:  # the chunks' time base travels in the checkpoint
-        p.fps = store.fps()
-    if not p.action_space:  # so does what the actions command
-        p.action_space = store.action_space()
+    for k in p.FROM_STORE:  # the chunks' time base and what the actions command travel
+        if not getattr(p, k):  # in the checkpoint: store.fps(), store.action_space()
+            setattr(p, k, getattr(store, k)())
     train_eps, val_eps = split_episodes(store.n_episodes, d.val_ratio, d.seed)
     if d.success_only:
         ok = np.array([bool(m.get(K.META_SUCCESS)) for m in store.all_episode_meta()])

@@ -241,10 +241,9 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
     """Run ``protocol.trials`` episodes of ``task`` and return their results."""
     import functools
 
-    from robolearn.utils.video import write_gif
-
     from robolearn.envs.backends import backend_for
     from robolearn.policies.base import check_action_space
+    from robolearn.utils.video import write_gif
 
     protocol.validate()
     env_kw = env_kwargs_for(protocol, policy)

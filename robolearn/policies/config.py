@@ -13,6 +13,9 @@ class PolicyConfig:
     """Fields every policy has; each policy's config extends it."""
 
     name: ClassVar[str] = ""
+    #: fields robolearn-train fills from the training store when unset (0 / ""): a
+    #: checkpoint saved before one existed has it unset, which is not another setting
+    FROM_STORE: ClassVar[tuple[str, ...]] = ("fps", "action_space")
 
     n_obs: int = 2
     """Observation steps the policy reads (the current one and n_obs-1 before it)."""

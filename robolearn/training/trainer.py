@@ -368,8 +368,9 @@ def check_same_policy_config(ckpt: str | Path, policy) -> None:
     saved = json.loads(json.dumps(cls.from_dict(saved_config_dict(
         json.loads(f.read_text())["config"])).to_dict()))
     now = json.loads(json.dumps(policy.config.to_dict()))
-    if not saved.get("action_space"):  # saved before the field: it is the same store's
-        saved["action_space"] = now.get("action_space")
+    for k in type(policy.config).FROM_STORE:  # unset in an older checkpoint: the store's
+        if not saved.get(k):
+            saved[k] = now.get(k)
     diff = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
             if saved.get(k) != now.get(k)}
     if diff:
