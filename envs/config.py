@@ -52,6 +52,11 @@ class RandomizationConfig:
     plus uniform +-pose_jitter metres, cube yaws +-yaw_jitter. Needs object_poses."""
     yaw_jitter: float = 0.26
     """Half-range (rad) of the cubes' yaw when pose_jitter > 0 (0.26 = 15 degrees)."""
+    drawer_open_prob: float = 0.0
+    """Probability that a task whose plan never touches the drawer (Reach, Pick, PickPlace,
+    Push, SortBlocks) starts with it open instead of shut, so one store covers manipulating
+    beside an open drawer; drawer tasks keep their own start state. Drawn from its own
+    stream of the episode seed: object layouts are the same for every value."""
 
 
 @dataclass

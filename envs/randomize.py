@@ -45,6 +45,9 @@ def check_randomization(cfg: RandomizationConfig) -> None:
                          "cube); 0 = the fully random layout")
     if cfg.yaw_jitter < 0:
         raise ValueError(f"randomization.yaw_jitter={cfg.yaw_jitter}: must be >= 0 (radians)")
+    if not 0.0 <= cfg.drawer_open_prob <= 1.0:
+        raise ValueError(f"randomization.drawer_open_prob={cfg.drawer_open_prob}: must be a "
+                         "probability in [0, 1] (0 = every task's own drawer start state)")
 
 
 def sample_layout(rng: np.random.Generator, cfg: RandomizationConfig,

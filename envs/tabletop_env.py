@@ -134,12 +134,22 @@ class TabletopEnv(gym.Env):
         self.task_args = args
         self.instruction = options.get("instruction") or self.task.instruction(args, rng)
         opening = {"closed": 0.0, "open": DRAWER_TRAVEL}[options.get("drawer",
-                                                                      self.task.drawer_start)]
+                                                                      self._drawer_start(args))]
         self.layout = layout = sample_layout(rng, self.cfg.randomization, drawer_opening=opening)
         self._visuals.apply(rng)
         self.sim.reset(layout)
         self._elapsed = 0
         return self._obs(), self._info(success=False)
+
+    def _drawer_start(self, args: dict) -> str:
+        """The task's drawer start state, or open with ``randomization.drawer_open_prob``
+        where the task does not use the drawer (its own seed stream: the layout draws and
+        so every other part of the scene stay what they are without it)."""
+        p = self.cfg.randomization.drawer_open_prob
+        if p <= 0.0 or self.task.uses_drawer(args):
+            return self.task.drawer_start
+        drawer_rng = np.random.default_rng([self.episode_seed, 1])
+        return "open" if drawer_rng.random() < p else self.task.drawer_start
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64)

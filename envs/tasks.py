@@ -48,6 +48,10 @@ class TaskSpec:
         return [s for i, s in enumerate(steps)
                 if not (s[0] == "pick" and i + 1 < len(steps) and steps[i + 1][0] == "place")]
 
+    def uses_drawer(self, args: dict) -> bool:
+        """Whether the drawer's state is part of the task (a plan step opens or closes it)."""
+        return any("drawer" in name for name, _ in self.plan(args))
+
     def success(self, sim, args: dict) -> bool:
         return all(check_skill(sim, name, a) for name, a in self.goals(args))
 

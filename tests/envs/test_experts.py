@@ -233,3 +233,36 @@ def test_jittered_fixed_layout_stays_near_nominal_and_experts_succeed():
         env.close()
     with pytest.raises(ValueError, match="pose_jitter"):
         make_env("Pick", randomization={"pose_jitter": JITTER_MAX + 0.01})
+
+
+def test_drawer_open_prob_opens_the_drawer_only_where_the_task_ignores_it():
+    """``randomization.drawer_open_prob``: Pick scenes start with the drawer open about that
+    often (same cube layouts as without it), the expert still picks beside the open drawer,
+    drawer tasks keep their own start state, and a non-probability is refused."""
+    base = make_env("Pick", randomization={"pose_jitter": 0.03})
+    env = make_env("Pick", randomization={"pose_jitter": 0.03, "drawer_open_prob": 0.5})
+    try:
+        opened = []
+        for seed in range(12):
+            base.reset(seed=seed)
+            env.reset(seed=seed)
+            assert env.layout.cube_xy == base.layout.cube_xy
+            assert base.sim.drawer_opening() < 0.01
+            opened.append(env.sim.drawer_opening() > 0.1)
+        assert 2 <= sum(opened) <= 10, opened
+        seed = opened.index(True)
+        results, ok = _run_plan(env, seed)
+        assert env.sim.drawer_opening() > 0.1 and all(results) and ok, results
+    finally:
+        env.close()
+        base.close()
+    for task, shut in (("OpenDrawer", True), ("CloseDrawer", False)):
+        env = make_env(task, randomization={"drawer_open_prob": 1.0})
+        try:
+            for seed in range(3):
+                env.reset(seed=seed)
+                assert (env.sim.drawer_opening() < 0.01) is shut, (task, seed)
+        finally:
+            env.close()
+    with pytest.raises(ValueError, match="drawer_open_prob"):
+        make_env("Pick", randomization={"drawer_open_prob": 1.5})

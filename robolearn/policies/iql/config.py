@@ -35,6 +35,12 @@ class IQLConfig(PolicyConfig):
     """Inverse temperature of the advantage weights exp(beta * (Q - V))."""
     max_weight: float = 100.0
     """Advantage weights are clipped to this."""
+    actor_loss: str = "mse"
+    """Regression loss of the weighted actor on normalised actions: mse (a fixed-variance
+    Gaussian policy, as the IQL paper) or l1 (a Laplace one; bc's default)."""
+    actor_encoder: str = "shared"
+    """shared: the actor reads the features the value/critics train (one encoder); own: the
+    actor has its own observation + instruction encoder, trained by the actor loss alone."""
     target_tau: float = 0.005
     """Polyak rate of the target Q networks (updated after every optimiser step)."""
     hidden_dim: int = 256
@@ -67,3 +73,8 @@ class IQLConfig(PolicyConfig):
             raise ValueError(f"expectile must be in (0, 1), got {self.expectile}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if self.actor_loss not in ("mse", "l1"):
+            raise ValueError(f"IQLConfig.actor_loss must be 'mse' or 'l1', got {self.actor_loss!r}")
+        if self.actor_encoder not in ("shared", "own"):
+            raise ValueError(f"IQLConfig.actor_encoder must be 'shared' or 'own', "
+                             f"got {self.actor_encoder!r}")

@@ -77,6 +77,10 @@ class IQLPolicy(Policy):
         self.q1 = mlp(feat + act, 1, c.hidden_dim, c.n_layers)
         self.q2 = mlp(feat + act, 1, c.hidden_dim, c.n_layers)
         self.actor = mlp(feat, act, c.hidden_dim, c.n_layers)
+        if c.actor_encoder == "own":  # the actor's features, shaped by its loss alone
+            self.actor_obs_encoder = conv_observation_encoder(
+                c, self.normalizer, copy.deepcopy(image_encoder))
+            self.actor_instruction = instruction_encoder(c)
         self.q1_target, self.q2_target = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
         for p in list(self.q1_target.parameters()) + list(self.q2_target.parameters()):
             p.requires_grad_(False)
@@ -85,6 +89,12 @@ class IQLPolicy(Policy):
     def features(self, obs: Mapping[str, Any], prefix: str = "") -> torch.Tensor:
         """(B, F): the observation window (``prefix`` = ``next.`` for s') + instruction."""
         return condition_features(self.obs_encoder, self.instruction, obs, prefix)
+
+    def actor_features(self, obs: Mapping[str, Any], shared: torch.Tensor) -> torch.Tensor:
+        """The actor's input: the shared features, or its own encoder's."""
+        if self.config.actor_encoder == "shared":
+            return shared
+        return condition_features(self.actor_obs_encoder, self.actor_instruction, obs)
 
     def q_values(self, feats: torch.Tensor, actions_norm: torch.Tensor, target: bool = False):
         x = torch.cat([feats, actions_norm.flatten(1)], -1)
@@ -119,8 +129,8 @@ class IQLPolicy(Policy):
         q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         adv = (tq - v).detach()
         w = torch.exp(c.beta * adv).clamp(max=c.max_weight)
-        pred = self.actor(s).view(-1, c.horizon, c.action_dim)
-        err = (pred - a).pow(2)
+        pred = self.actor(self.actor_features(batch, s)).view(-1, c.horizon, c.action_dim)
+        err = (pred - a).abs() if c.actor_loss == "l1" else (pred - a).pow(2)
         if pad is not None:
             keep = (~pad).unsqueeze(-1).to(err.dtype).expand_as(err)
             per = (err * keep).sum((1, 2)) / keep.sum((1, 2)).clamp_min(1.0)
@@ -142,7 +152,11 @@ class IQLPolicy(Policy):
     @torch.no_grad()
     def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
         c = self.config
-        pred = self.actor(self.features(obs)).view(-1, c.horizon, c.action_dim)
+        if c.actor_encoder == "shared":
+            feats = self.features(obs)
+        else:
+            feats = condition_features(self.actor_obs_encoder, self.actor_instruction, obs)
+        pred = self.actor(feats).view(-1, c.horizon, c.action_dim)
         return self.normalizer.unnormalize(K.ACTION, pred)
 
     @torch.no_grad()
