@@ -72,11 +72,13 @@ def _mdp_batch(n=32):
             K.REWARD: success.float()[:, None], K.LANGUAGE: [""] * n}
 
 
-def test_iql_recovers_known_values_and_the_better_action():
+@pytest.mark.parametrize("actor_loss,actor_encoder",
+                         [("l1", "shared"), ("mse", "shared"), ("l1", "own")])
+def test_iql_recovers_known_values_and_the_better_action(actor_loss, actor_encoder):
     torch.manual_seed(0)
     cfg = IQLConfig(n_obs=1, horizon=1, n_action_steps=1, state_dim=1, action_dim=1,
                     lang_dim=0, hidden_dim=64, expectile=0.9, beta=10.0, gamma=0.9,
-                    target_tau=0.05)
+                    target_tau=0.05, actor_loss=actor_loss, actor_encoder=actor_encoder)
     pol = IQLPolicy(cfg, _stats())
     batch = _mdp_batch()
     fit_batch(pol, batch, 1000, lr=3e-3)
@@ -101,3 +103,25 @@ def test_iql_needs_the_next_observation():
     del batch[K.next_key(K.OBS_STATE)]
     with pytest.raises(KeyError, match="future_offset"):
         pol(batch)
+
+
+def test_own_actor_encoder_is_trained_by_the_actor_loss_alone():
+    """actor_encoder=own: the instruction embedding the actor reads gets gradient only from
+    the actor's loss, the shared one only from the value/critic losses."""
+    cfg = IQLConfig(n_obs=1, horizon=1, n_action_steps=1, state_dim=1, action_dim=1,
+                    lang_dim=4, max_text_tokens=8, hidden_dim=16, actor_encoder="own")
+    pol = IQLPolicy(cfg, _stats())
+    batch = _mdp_batch(8)
+    batch[K.LANGUAGE] = ["go"] * 8
+    pol.zero_grad()
+    pol(batch)["loss"].backward()
+    own = [p.grad for p in pol.actor_instruction.parameters()]
+    shared = [p.grad for p in pol.instruction.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in own + shared)
+    pol.zero_grad()  # value + critic outputs only: the actor's encoder stays untouched
+    s = pol.features(batch)
+    (torch.minimum(*pol.q_values(s, batch[K.ACTION].float())) + pol.value(s)).sum().backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0
+               for p in pol.actor_instruction.parameters())
+    with pytest.raises(ValueError, match="actor_encoder"):
+        IQLConfig(state_dim=1, action_dim=1, actor_encoder="separate").validate()

@@ -9,8 +9,9 @@ Losses on one batch (all from the dataset's windows; no environment interaction)
   where the data ended: ``next.steps``), valued under ``next.language`` when the batch
   has it - SPRINT's cross-trajectory chaining, where the end of one skill's segment is
   valued as the start of the next skill (:mod:`robolearn.skills.sprint`)
-* actor:  ``L_pi = E[ min(exp(beta (Q'(s, a) - V(s))), w_max) * ||pi(s) - a||^2 ]``
-  (advantage-weighted regression on normalised actions, padded steps masked)
+* actor:  ``L_pi = E[ min(exp(beta (Q'(s, a) - V(s))), w_max) * ||pi(s) - a||_1 ]``
+  (advantage-weighted regression on normalised actions, padded steps masked; the squared
+  error with ``actor_loss=mse``)
 
 ``Q'`` is a Polyak-averaged copy of the critics, updated by :meth:`after_optimizer_step`
 (the trainer calls it after every step).  One image encoder is shared by all heads.
