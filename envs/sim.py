@@ -22,6 +22,13 @@ from robolearn.envs.robots import RobotSpec, get_robot  # noqa: E402
 
 PHYSICS_DT = 0.002
 INTERP_SUBSTEPS = 10  # physics steps between servo setpoint updates (50 Hz at dt = 2 ms)
+#: contact reflex (m): a robot geom pressing deeper than this into a fixture (table,
+#: cabinet, drawer, bowl, pad) stops the arm for the rest of the control period, back where
+#: it was before the last setpoint chunk (moving out of the contact is never stopped) - as a real arm's collision reflex stops it.  The stiff joint servos
+#: otherwise drive the hand centimetres into the table when a policy commands a target
+#: below it, and the Robotiq linkage squeezed there made MuJoCo's solver diverge (the
+#: scene reset mid-episode).  Experts and sound policies stay within a few millimetres.
+REFLEX_DEPTH = 0.01
 #: z above which a released cube counts as not resting on the table
 RESTING_TOL = 0.006
 DRAWER_OPEN_MIN = 0.11  # opening (m) that counts as open (travel is 0.14)
@@ -86,6 +93,13 @@ class TabletopSim:
         self._touch_key, self._touch = None, {}
         self._cube_ids = np.array([self.cube_body[n] for n in self.cube_names])
         self._drawer_body = m.body("drawer").id
+        root = m.body(m.jnt_bodyid[m.joint(r.arm_joints[0]).id]).id
+        while m.body_parentid[root] != 0:
+            root = m.body_parentid[root]
+        robot = np.array([_is_descendant(m, m.geom_bodyid[g], root) for g in range(m.ngeom)])
+        free = np.isin(m.geom_bodyid, self._cube_ids)
+        self._robot_geom, self._fixture_geom = robot, ~robot & ~free
+        self.reflex = False  # did the contact reflex stop the arm in the last control period
 
     # ------------------------------------------------------------------ episode setup
     def reset(self, layout: Layout, settle_steps: int = 150) -> None:
@@ -106,6 +120,7 @@ class TabletopSim:
         self.arm_target = self.home_q.copy()
         self._setpoint = self.home_q.copy()
         self.grip_cmd = 0.0
+        self.reflex = False
         self._apply_ctrl()
         mujoco.mj_forward(m, d)
         for _ in range(settle_steps):
@@ -133,20 +148,37 @@ class TabletopSim:
         self.grip_cmd = float(np.clip(grip, 0.0, 1.0))
         d = self.data
         d.ctrl[self.grip_act] = self.grip_cmd * self.robot.gripper_ctrl_closed
-        left = self.n_substeps
+        self.reflex = False
+        depth = self.fixture_penetration()
         for n in self._chunks:
-            delta = self.arm_target - self._setpoint
-            if np.all(np.abs(delta) <= self._max_step[n]):
-                break  # reachable within this chunk: hold the target for the rest
-            self._setpoint = self._setpoint + np.clip(delta, -self._max_step[n],
-                                                      self._max_step[n])
-            d.ctrl[self.arm_act] = self._setpoint
+            if not self.reflex:
+                delta = self.arm_target - self._setpoint
+                if np.all(np.abs(delta) <= self._max_step[n]):
+                    self._setpoint = self.arm_target.copy()  # reachable: hold the target
+                else:
+                    self._setpoint = self._setpoint + np.clip(delta, -self._max_step[n],
+                                                              self._max_step[n])
+                d.ctrl[self.arm_act] = self._setpoint
+                before = d.qpos[self.arm_qadr].copy()
             mujoco.mj_step(self.model, d, nstep=n)
-            left -= n
-        if left:
-            self._setpoint = self.arm_target.copy()
-            d.ctrl[self.arm_act] = self._setpoint
-            mujoco.mj_step(self.model, d, nstep=left)
+            if self.reflex:
+                continue
+            was, depth = depth, self.fixture_penetration()
+            if depth > REFLEX_DEPTH and depth > was:  # pressing deeper (backing out is free)
+                self.reflex = True  # stop where the arm was before this chunk, and stay
+                self._setpoint = before
+                d.ctrl[self.arm_act] = before
+
+    def fixture_penetration(self) -> float:
+        """Deepest penetration (m) of a robot geom into a fixture in the current contacts."""
+        d = self.data
+        if d.ncon == 0:
+            return 0.0
+        c = d.contact
+        g1, g2 = c.geom1, c.geom2
+        rob, fix = self._robot_geom, self._fixture_geom
+        hit = (rob[g1] & fix[g2]) | (rob[g2] & fix[g1])
+        return float(-c.dist[hit].min()) if hit.any() else 0.0
 
     def instability(self) -> str:
         """"" while the physics is sound; else what MuJoCo reported since the last reset.

@@ -19,7 +19,9 @@ Action (``Box``, float32), chosen by ``EnvConfig.action_space``:
   converted to joint targets by IK on MuJoCo's Jacobians.
 
 ``info``: ``success``, ``symbolic_state`` (see ``TabletopSim.symbolic_state``),
-``instruction``, ``task``, ``task_args``, ``seed``.  Reward is 1.0 on the step the task
+``instruction``, ``task``, ``task_args``, ``seed``, ``contact_reflex`` (the arm pressed
+more than 1 cm into the table or a fixture during the step and was stopped, as a real arm's
+collision reflex stops it; see ``sim.REFLEX_DEPTH``).  Reward is 1.0 on the step the task
 succeeds (sparse), and the episode terminates there.  Should the physics go unstable
 (MuJoCo then resets the whole scene to its defaults), the episode is truncated, unscored,
 with ``info["sim_unstable"]`` saying where.
@@ -214,7 +216,8 @@ class TabletopEnv(gym.Env):
     def _info(self, success: bool) -> dict:
         return {"success": bool(success), "symbolic_state": self.sim.symbolic_state(),
                 "instruction": self.instruction, "task": self.task.name,
-                "task_args": dict(self.task_args), "seed": self.episode_seed}
+                "task_args": dict(self.task_args), "seed": self.episode_seed,
+                "contact_reflex": self.sim.reflex}
 
     @property
     def ik(self):

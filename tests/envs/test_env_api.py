@@ -151,6 +151,35 @@ def test_unstable_physics_ends_the_episode_unscored(env_factory, caplog):
     assert "sim_unstable" not in env.step(np.r_[obs["joint_pos"], 0.0].astype(np.float32))[4]
 
 
+def test_contact_reflex_stops_the_hand_pressing_into_the_table(env_factory):
+    """A joint target 5 cm below the table top: without the reflex the stiff servos drove
+    the closed gripper 2.5 cm into it (and, from a policy that also swung the arm, the
+    Robotiq linkage diverged). The reflex stops it near 1 cm, says so in info, and never
+    holds a motion that backs out of the contact."""
+    from robolearn.envs.control import IKSolver
+    from robolearn.envs.sim import REFLEX_DEPTH
+    from robolearn.envs.skills import down_mat
+
+    env = env_factory("Pick", randomization={"pose_jitter": 0.03})
+    env.reset(seed=0)
+    sim = env.unwrapped.sim
+    assert not env.step(np.r_[sim.qpos_arm, 0.0].astype(np.float32))[4]["contact_reflex"]
+    ik = IKSolver(sim)
+    below = ik.solve(np.array([0.45, 0.0, -0.05]), down_mat(0.0), sim.arm_target.copy())
+    deepest, reflexes = 0.0, 0
+    for _ in range(15):
+        _, _, _, trunc, info = env.step(np.r_[below, 1.0].astype(np.float32))
+        assert not trunc and "sim_unstable" not in info
+        deepest = max(deepest, sim.fixture_penetration())
+        reflexes += info["contact_reflex"]
+    assert reflexes >= 5 and REFLEX_DEPTH < deepest < REFLEX_DEPTH + 0.005
+    above = ik.solve(np.array([0.45, 0.0, 0.25]), down_mat(0.0), sim.arm_target.copy())
+    for _ in range(15):
+        info = env.step(np.r_[above, 1.0].astype(np.float32))[4]
+        assert not info["contact_reflex"]
+    assert sim.ee_pos()[2] > 0.2 and sim.fixture_penetration() == 0.0
+
+
 def test_joint_targets_are_tracked_by_the_servos(env_factory):
     """A joint-target action moves the arm there (position servos + gravity compensation)."""
     env = env_factory("Reach")

@@ -91,11 +91,13 @@ class IQLPolicy(Policy):
         """(B, F): the observation window (``prefix`` = ``next.`` for s') + instruction."""
         return condition_features(self.obs_encoder, self.instruction, obs, prefix)
 
-    def actor_features(self, obs: Mapping[str, Any], shared: torch.Tensor) -> torch.Tensor:
-        """The actor's input: the shared features, or its own encoder's."""
-        if self.config.actor_encoder == "shared":
-            return shared
-        return condition_features(self.actor_obs_encoder, self.actor_instruction, obs)
+    def actor_features(self, obs: Mapping[str, Any], shared: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """The actor's input: the shared features (``shared`` when already computed), or
+        its own encoder's (``actor_encoder=own``)."""
+        if self.config.actor_encoder == "own":
+            return condition_features(self.actor_obs_encoder, self.actor_instruction, obs)
+        return self.features(obs) if shared is None else shared
 
     def q_values(self, feats: torch.Tensor, actions_norm: torch.Tensor, target: bool = False):
         x = torch.cat([feats, actions_norm.flatten(1)], -1)
@@ -153,11 +155,7 @@ class IQLPolicy(Policy):
     @torch.no_grad()
     def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
         c = self.config
-        if c.actor_encoder == "shared":
-            feats = self.features(obs)
-        else:
-            feats = condition_features(self.actor_obs_encoder, self.actor_instruction, obs)
-        pred = self.actor(feats).view(-1, c.horizon, c.action_dim)
+        pred = self.actor(self.actor_features(obs)).view(-1, c.horizon, c.action_dim)
         return self.normalizer.unnormalize(K.ACTION, pred)
 
     @torch.no_grad()
