@@ -11,7 +11,9 @@ never in it.  Observations: the tabletop's state with the scene's object state
   task's instruction (``data.instruction=episode``);
 * ``sprint``: ``iql`` pretrained on SPRINT's tasks (``data.sprint=true``: skills,
   relabelled chains, cross-trajectory chains), then fine-tuned the same way with IQL;
-* ``scratch``: ``bc`` trained on the N demos alone (the floor).
+* ``scratch``: ``bc`` trained on the N demos alone (the floor);
+* ``lbc+plan``, ``sprint+plan``: the pretrained policies, not fine-tuned, told the target's
+  plan one step instruction at a time (``language=plan``), as the LLM planner drives skills.
 
 Pretraining steps and fine-tuning steps are equal across methods.  Scored on
 ``--trials`` episodes of the target task, the policy told the task's instruction;
@@ -57,6 +59,24 @@ def pretrain(method: str, a: dict) -> str:
                          "progress=false", "eval_every=0", "val_every=0"]
                 + policy_over(a) + extra))
     return str(out)
+
+
+def plan_eval(method: str, a: dict) -> dict:
+    """The pretrained policy, not fine-tuned, on the target task told the plan's step
+    instructions one at a time (``language=plan``: how the LLM planner drives skills)."""
+    from common import eval_run, result_path
+
+    out = Path(a["out"]) / "pretrain" / method
+    res = result_path(out.with_name(f"{method}_plan"))
+    if res.exists():
+        return json.loads(res.read_text())
+    row = {"method": f"{method}+plan", "seed": 0,
+           **eval_run(out, a["task"], a["trials"], "eval/default",
+                      ENV + a["env"] + ["language=plan"], report_dir="eval_plan")}
+    res.write_text(json.dumps(row))
+    print(f"{method} pretrained, told the plan's steps: {row['successes']}/{row['trials']}",
+          flush=True)
+    return row
 
 
 def finetune(method: str, seed: int, a: dict) -> dict:
@@ -127,6 +147,7 @@ def main() -> None:
             f.result()
             print(f"pretrained {pre[f]} in {time.perf_counter() - t0:.0f} s", flush=True)
             futs += [ex.submit(finetune, pre[f], s, a) for s in range(args.seeds)]
+            futs.append(ex.submit(plan_eval, pre[f], a))
         rows = [f.result() for f in futs]
     import numpy as np
 
@@ -134,7 +155,7 @@ def main() -> None:
     print(f"\n{args.task}: {args.demos} fine-tuning demos, {args.trials} trials, "
           f"{args.seeds} seed(s); ratio = method / lbc")
     table = []
-    for m in args.methods:
+    for m in list(args.methods) + [f"{m}+plan" for m in args.methods if m != "scratch"]:
         mine = [r for r in rows if r["method"] == m]
         v = [r["success_rate"] for r in mine]
         # plan progress (share of the task's skills done): a signal while success is ~0

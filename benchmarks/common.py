@@ -167,7 +167,7 @@ def bar_plot(table: list[dict], path: Path, title: str, progress: bool = False) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(table)), 3.5))
     colors = ["#999", "#69c", "#c63", "#6a6"]
     x = np.arange(len(table))
     w = 0.4 if progress else 0.8
