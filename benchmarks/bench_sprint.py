@@ -176,7 +176,8 @@ def main() -> None:
     (root / "results.json").write_text(json.dumps(
         {"protocol": a, "runs": rows, "table": table, "wall_s": time.perf_counter() - t0},
         indent=1))
-    bar_plot(table, root / "sprint.png", f"{args.task} after {args.demos} demos", progress=True)
+    bar_plot(table, root / "sprint.png", f"{args.task}: fine-tuned on {args.demos} demos; "
+             "+plan: pretrained only, told the plan's steps", progress=True)
     print(f"wrote {root / 'results.json'} and {root / 'sprint.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
 

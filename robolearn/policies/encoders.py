@@ -150,32 +150,47 @@ class ObservationEncoder(nn.Module):
 
 
 class InstructionEncoder(nn.Module):
-    """Instruction text -> (B, dim): UTF-8 bytes embedded and mean-pooled.
+    """Instruction text -> (B, dim) from its UTF-8 bytes: no download, any language (flow_vla
+    reads text with its language model instead).  Missing instructions encode as the empty
+    string.
 
-    A bag of characters: no download, any language, and enough to tell tasks, colours and
-    targets apart for the conv-based policies (flow_vla reads text with its language
-    model instead).  Missing instructions encode as the empty string."""
+    * ``bag``: bytes embedded and mean-pooled - a bag of characters, enough to tell short
+      skill instructions apart, but one colour word is a few percent of a long instruction;
+    * ``conv``: a width-5 convolution over the embedded bytes, max-pooled over positions -
+      word-like detectors whose response does not shrink as the instruction grows.
+    """
 
-    def __init__(self, dim: int, max_tokens: int = 48):
+    KINDS = ("bag", "conv")
+
+    def __init__(self, dim: int, max_tokens: int = 48, kind: str = "bag"):
         super().__init__()
         from robolearn.policies.tokenizer import ByteTokenizer
 
-        self.dim, self.max_tokens = dim, max_tokens
+        if kind not in self.KINDS:
+            raise ValueError(f"lang_encoder must be one of {self.KINDS}, got {kind!r}")
+        self.dim, self.max_tokens, self.kind = dim, max_tokens, kind
         self.tokenizer = ByteTokenizer()
         self.embed = nn.Embedding(ByteTokenizer.vocab_size, dim)
+        if kind == "conv":
+            self.conv = nn.Conv1d(dim, dim, kernel_size=5, padding=2)
 
     def forward(self, texts, batch_size: int, device) -> torch.Tensor:
         ids, mask = self.tokenizer(list(texts) if texts is not None else [""] * batch_size,
                                    self.max_tokens)
         ids, mask = ids.to(device), mask.to(device).float()
         e = self.embed(ids)
-        return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+        if self.kind == "bag":
+            return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+        h = F.gelu(self.conv((e * mask[..., None]).transpose(1, 2))).transpose(1, 2)
+        return h.masked_fill(mask[..., None] == 0, float("-inf")).amax(1)
 
 
 def instruction_encoder(config) -> InstructionEncoder | None:
     """The instruction embedding of a config with ``lang_dim`` (0 = unconditioned)."""
     dim = int(getattr(config, "lang_dim", 0))
-    return InstructionEncoder(dim, config.max_text_tokens) if dim > 0 else None
+    if dim <= 0:
+        return None
+    return InstructionEncoder(dim, config.max_text_tokens, getattr(config, "lang_encoder", "bag"))
 
 
 def condition_features(obs_encoder: "ObservationEncoder", instruction: nn.Module | None,

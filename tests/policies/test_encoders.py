@@ -77,3 +77,34 @@ def test_default_configs_read_every_tabletop_instruction_whole(name):
     a = "first open the drawer, then push the green block to the target pad and place the red block in the bowl"
     e = enc([a, a[:-4] + "sink"], 2, "cpu")
     assert not torch.allclose(e[0], e[1])
+
+
+def test_conv_instruction_encoder_reads_a_colour_in_instructions_of_any_length():
+    """lang_encoder=conv: a linear read-out of the max-pooled features names the colour of
+    'put the <c> block ...' whatever filler follows it (long-horizon instructions are 2-3x
+    a skill's), including lengths never trained on; an unknown kind is refused."""
+    from robolearn.policies.encoders import InstructionEncoder
+
+    torch.manual_seed(0)
+    colours = ["red", "green", "blue"]
+    filler = " and then close the drawer slowly after opening the cabinet door"
+
+    def texts(reps):
+        return [f"put the {c} block in the bowl{filler * r}" for r in reps for c in colours]
+
+    enc = InstructionEncoder(16, 160, kind="conv")
+    head = torch.nn.Linear(16, 3)
+    opt = torch.optim.Adam(list(enc.parameters()) + list(head.parameters()), lr=1e-2)
+    train = texts([0, 1])
+    y = torch.arange(3).repeat(2)
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(head(enc(train, len(train), "cpu")), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    test = texts([2])  # longer than any training instruction
+    with torch.no_grad():
+        pred = head(enc(test, len(test), "cpu")).argmax(-1)
+    assert pred.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="lang_encoder"):
+        InstructionEncoder(16, kind="lstm")

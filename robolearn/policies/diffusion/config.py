@@ -28,6 +28,10 @@ class DiffusionConfig(PolicyConfig):
     """Channels of the strided conv layers of the image encoder."""
     lang_dim: int = 32
     """Instruction embedding size (UTF-8 bytes embedded and mean-pooled; 0 = not language-conditioned). Multi-task stores and tasks whose instruction names the object need it."""
+    lang_encoder: str = "bag"
+    """How the instruction's bytes become the lang_dim vector: bag (embedded and mean-pooled)
+    or conv (a width-5 convolution over the embedded bytes, max-pooled: word-like features
+    such as a colour stay as strong in a long instruction as in a short one)."""
     max_text_tokens: int = 128
     """Instruction bytes read (with BOS; longer ones are cut): enough for every tabletop task instruction whole (the longest are ~105 characters)."""
     num_train_timesteps: int = 100

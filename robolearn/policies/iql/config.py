@@ -55,6 +55,10 @@ class IQLConfig(PolicyConfig):
     """Channels of the strided conv layers of the image encoder."""
     lang_dim: int = 32
     """Size of the instruction embedding (bytes, embedded and mean-pooled; 0 = unconditioned)."""
+    lang_encoder: str = "bag"
+    """How the instruction's bytes become the lang_dim vector: bag (embedded and mean-pooled)
+    or conv (a width-5 convolution over the embedded bytes, max-pooled: word-like features
+    such as a colour stay as strong in a long instruction as in a short one)."""
     max_text_tokens: int = 128
     """Instruction bytes read (with BOS; longer ones are cut): enough for every tabletop task instruction whole (the longest are ~105 characters)."""
 
