@@ -24,10 +24,11 @@ PHYSICS_DT = 0.002
 INTERP_SUBSTEPS = 10  # physics steps between servo setpoint updates (50 Hz at dt = 2 ms)
 #: contact reflex (m): a robot geom pressing deeper than this into a fixture (table,
 #: cabinet, drawer, bowl, pad) stops the arm for the rest of the control period, back where
-#: it was before the last setpoint chunk (moving out of the contact is never stopped) - as a real arm's collision reflex stops it.  The stiff joint servos
-#: otherwise drive the hand centimetres into the table when a policy commands a target
-#: below it, and the Robotiq linkage squeezed there made MuJoCo's solver diverge (the
-#: scene reset mid-episode).  Experts and sound policies stay within a few millimetres.
+#: it was before the last setpoint chunk, as a real arm's collision reflex stops it (moving
+#: out of the contact is never stopped).  The stiff joint servos otherwise drive the hand
+#: centimetres into the table when a policy commands a target below it, and the Robotiq
+#: linkage squeezed there made MuJoCo's solver diverge (the scene reset mid-episode).
+#: Experts and sound policies stay within a few millimetres.
 REFLEX_DEPTH = 0.01
 #: z above which a released cube counts as not resting on the table
 RESTING_TOL = 0.006

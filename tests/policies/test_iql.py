@@ -125,3 +125,6 @@ def test_own_actor_encoder_is_trained_by_the_actor_loss_alone():
                for p in pol.actor_instruction.parameters())
     with pytest.raises(ValueError, match="actor_encoder"):
         IQLConfig(state_dim=1, action_dim=1, actor_encoder="separate").validate()
+    with pytest.raises(ValueError, match="actor_encoder=shared"):
+        IQLConfig(state_dim=1, action_dim=1, actor_encoder="own",
+                  encoder_init="runs/pretrain").validate()

@@ -84,3 +84,6 @@ class IQLConfig(PolicyConfig):
         if self.actor_encoder not in ("shared", "own"):
             raise ValueError(f"IQLConfig.actor_encoder must be 'shared' or 'own', "
                              f"got {self.actor_encoder!r}")
+        if self.actor_encoder == "own" and self.encoder_init:
+            raise ValueError("encoder_init loads one pretrained encoder, the shared one; "
+                             "use policy.actor_encoder=shared with it")
