@@ -115,6 +115,11 @@ def markdown(report: dict[str, Any]) -> str:
                       f"went unstable (MuJoCo resets the scene then): " + "; ".join(
                           f"{t['task']} trial {t['trial']} at step {t['steps']}: "
                           f"{t['sim_unstable']}" for t in broke[:5])]
+    pressed = [t for t in report["trials"] if t.get("reflex_steps")]
+    if pressed:
+        lines += ["", f"{len(pressed)} episode(s) pressed the arm into the table or a fixture "
+                      f"and were stopped by the sim's contact reflex "
+                      f"({sum(t['reflex_steps'] for t in pressed)} steps in all)."]
     scored = [t for t in report["tasks"] if t.get("mean_score") is not None]
     if scored:
         lines += ["", "The env's own metric (each episode's best `score`, e.g. PushT's goal "

@@ -174,6 +174,8 @@ class Trial:
     envs that report one (PushT: coverage); None otherwise."""
     sim_unstable: str = ""
     """Why the physics went unstable, when that ended the episode (counted as a failure)."""
+    reflex_steps: int = 0
+    """Steps on which the sim's contact reflex stopped the arm pressing into a fixture."""
 
     def skill_outcomes(self) -> list[tuple[str, bool]]:
         """(skill, succeeded) for every plan step the episode reached."""
@@ -263,6 +265,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
         next_trial = 0
         trial_of = [-1] * n_envs
         steps = np.zeros(n_envs, int)
+        reflexes = np.zeros(n_envs, int)  # contact-reflex steps of the running episodes
         lang = [""] * n_envs
         frames: dict[int, list] = {}
         info_of: list[dict] = [{} for _ in range(n_envs)]
@@ -295,7 +298,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
             obs, info = venv.reset(seed=seeds, options={"reset_mask": mask})
             for i in np.flatnonzero(mask):
                 ex.reset(i)
-                steps[i] = 0
+                steps[i] = reflexes[i] = 0
                 info_of[i] = _info_row(info, i)
                 best[i] = None
                 track(i, info_of[i])
@@ -326,6 +329,7 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                 steps[i] += 1
                 row = _info_row(info, i)
                 info_of[i] = row
+                reflexes[i] += bool(row.get("contact_reflex", False))
                 track(i, row)
                 if i in shot:
                     if shot[i] is None:
@@ -343,7 +347,8 @@ def evaluate_task(policy, task: str, protocol, video_dir: str | Path | None = No
                               int(row.get(PLAN_STEP, 0)), int(row.get(PLAN_LENGTH, 1)),
                               str(row.get("instruction", "")),
                               [x for x in str(row.get(PLAN_SKILLS, "")).split(",") if x],
-                              score=best[i], sim_unstable=str(row.get("sim_unstable", "")))
+                              score=best[i], sim_unstable=str(row.get("sim_unstable", "")),
+                              reflex_steps=int(reflexes[i]))
                     if i in frames and video_dir is not None:
                         name = f"{task.replace('/', '_')}_trial{t.trial:03d}_{'success' if t.success else 'fail'}.gif"
                         t.video = str(write_gif(Path(video_dir) / name, frames.pop(i),

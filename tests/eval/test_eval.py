@@ -154,8 +154,35 @@ def test_replayed_expert_succeeds_on_the_protocol_seeds(_assets, tmp_path):
 
     single = {**saved, "trials": [{**t, "plan_length": 1} for t in saved["trials"]]}
     assert "Per skill" in markdown(saved) and "Per skill" not in markdown(single)
+    assert all(t["reflex_steps"] == 0 for t in trials) and "contact reflex" not in md
     assert trials[0]["video"].endswith("PickPlace_trial000_success.gif")
     assert not trials[1]["video"]  # videos=1
+
+
+@pytest.mark.sim
+def test_pressing_into_the_table_is_counted_in_the_report(_assets, tmp_path):
+    """Joint targets 5 cm below the table top: the sim's contact reflex stops the arm, and
+    the trial and the report say how often."""
+    import numpy as np
+
+    from robolearn.envs import make_env
+    from robolearn.envs.control import IKSolver
+    from robolearn.envs.skills import down_mat
+    from robolearn.eval.run import evaluate
+
+    proto = EvalProtocol(tasks=["Pick"], trials=1, seed=7, num_envs=1, videos=0, max_steps=12)
+    proto.env.cameras.names = []
+    env = make_env("Pick", cameras={"names": []})
+    env.reset(seed=proto.seed)
+    sim = env.unwrapped.sim
+    q = IKSolver(sim).solve(np.array([0.45, 0.0, -0.05]), down_mat(0.0), sim.arm_target.copy())
+    env.close()
+    pol = ReplayPolicy([[np.r_[q, 1.0].astype(np.float32)] * 12])
+    pol.device = "cpu"
+    rep = evaluate(pol, proto, tmp_path)
+    n = rep["trials"][0]["reflex_steps"]
+    assert 5 <= n <= 12 and not rep["trials"][0]["sim_unstable"]
+    assert f"contact reflex ({n} steps in all)" in (tmp_path / "report.md").read_text()
 
 
 def _state_bc():
