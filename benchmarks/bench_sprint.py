@@ -31,7 +31,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from common import bar_plot, ensure_store, one_thread, subset_store, train_and_eval
+from common import (bar_plot, ensure_store, eval_run, one_thread, result_path, subset_store,
+                    train_and_eval)
 
 METHODS = ("lbc", "sprint", "scratch")
 ENV = ["env.object_state=true", "env.cameras.names=[]"]
@@ -64,8 +65,6 @@ def pretrain(method: str, a: dict) -> str:
 def plan_eval(method: str, a: dict) -> dict:
     """The pretrained policy, not fine-tuned, on the target task told the plan's step
     instructions one at a time (``language=plan``: how the LLM planner drives skills)."""
-    from common import eval_run, result_path
-
     out = Path(a["out"]) / "pretrain" / method
     res = result_path(out.with_name(f"{method}_plan"))
     if res.exists():

@@ -175,11 +175,10 @@ class TabletopSim:
         d = self.data
         if d.ncon == 0:
             return 0.0
-        c = d.contact
-        g1, g2 = c.geom1, c.geom2
+        g1, g2 = self._contact_pairs().T
         rob, fix = self._robot_geom, self._fixture_geom
         hit = (rob[g1] & fix[g2]) | (rob[g2] & fix[g1])
-        return float(-c.dist[hit].min()) if hit.any() else 0.0
+        return float(-d.contact.dist[:d.ncon][hit].min()) if hit.any() else 0.0
 
     def instability(self) -> str:
         """"" while the physics is sound; else what MuJoCo reported since the last reset.
