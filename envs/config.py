@@ -97,6 +97,10 @@ class CollectConfig:
     """Base seed; episode i uses seed + i (so a resumed run can continue the sequence)."""
     noise: float = 0.0
     """Std of Gaussian noise on expert actions, as a fraction of the joint range (0 = clean)."""
+    dart: float = 0.0
+    """DART: std of Gaussian noise on the *executed* action of every episode (same unit as
+    noise), the expert's clean action recorded - demos that show the way back from small
+    errors (0 = off)."""
     noisy_fraction: float = 0.0
     """Fraction of episodes collected with --noise (the rest clean); 1.0 = all, if noise > 0."""
     failed_fraction: float = 0.0

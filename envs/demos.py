@@ -9,6 +9,10 @@ Quality labels (``meta["quality"]``), so offline RL gets mixed data on purpose:
 * ``expert``: the clean scripted expert.
 * ``noisy``: Gaussian noise on every executed action (std = ``noise`` x joint range); the
   expert stays closed-loop, so most still succeed, with visibly worse motion.
+* ``dart`` (any quality, ``dart > 0``): DART (Laskey et al. 2017) - Gaussian noise of std
+  ``dart`` x the noise unit (joint range; 1 for EE deltas) on every *executed* action while the *recorded* action stays the
+  expert's, so the store shows the states a slightly-off policy visits, each labelled with
+  the expert's way back onto its path (the servos pull the arm back next step).
 * ``failed``: deliberately sabotaged (``meta["failure_mode"]``): ``offset`` shifts every
   expert target 8-12 cm sideways (grasps miss, places land off target), ``stop_short``
   abandons the last skill 20-60% of the way in.  ``success`` is always what the check measured.
@@ -59,7 +63,8 @@ def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float
 
 def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
-            options: dict | None = None, success_tail: int = SUCCESS_TAIL) -> tuple[dict, dict]:
+            options: dict | None = None, success_tail: int = SUCCESS_TAIL,
+            dart: float = 0.0) -> tuple[dict, dict]:
     """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
 
     Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
@@ -84,6 +89,9 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             cut_fraction = rng.uniform(0.2, 0.6)
     ctx = ExpertContext(base.sim, offset=offset)
     noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
+    dart_scale = _noise_scale(base) * dart if dart > 0 else None
+    dart_rng = np.random.default_rng([seed, 6151])  # its own stream: scenes/sabotage unchanged
+    low, high = base.action_space.low, base.action_space.high
     rec = {k: [] for k in ("images", "state", "action", "reward", "done", "lang", "skill")}
     if video is not None:
         video.append(env.render())
@@ -98,10 +106,14 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
         for action in expert_actions(env, skill, args, ctx):
             if noise_scale is not None:
                 action = np.clip(action + rng.normal(0, 1, action.shape) * noise_scale,
-                                 base.action_space.low, base.action_space.high).astype(np.float32)
+                                 low, high).astype(np.float32)
+            executed = action
+            if dart_scale is not None:  # perturb what runs, record what the expert asked for
+                executed = np.clip(action + dart_rng.normal(0, 1, action.shape) * dart_scale,
+                                   low, high).astype(np.float32)
             rec["images"].append(obs.get("images", {}))
             rec["state"].append(state_vector(obs))
-            obs, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(executed)
             t += 1
             if tail_left is not None:
                 tail_left -= 1
@@ -135,7 +147,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             K.META_FPS: float(base.cfg.control_hz), K.META_ACTION_SPACE: base.cfg.action_space,
             K.META_SOURCE: "sim/scripted_expert", K.META_SEED: int(seed),
             "quality": quality, "failure_mode": failure_mode,
-            "noise": float(noise) if quality == "noisy" else 0.0,
+            "noise": float(noise) if quality == "noisy" else 0.0, "dart": float(dart),
             "task_args": dict(base.task_args), "plan": [[s, a] for s, a in
                                                         task.plan(base.task_args)],
             "state_layout": {k: int(np.asarray(obs[k]).shape[0]) for k in state_layout(obs)},

@@ -215,7 +215,7 @@ class MetaWorldEnv(gym.Env):
 
 def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
-            options: dict | None = None) -> tuple[dict, dict]:
+            options: dict | None = None, dart: float = 0.0) -> tuple[dict, dict]:
     """One MetaWorld expert episode as store records (the tabletop ``rollout``'s contract).
 
     ``noisy``: Gaussian noise of std ``noise`` on every action (the expert stays closed
@@ -224,11 +224,13 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
     wrong place until the horizon), ``stop_short`` cuts the episode 20-60% of the way
     through the expert's typical length.  ``reward`` is sparse, as in every robolearn
     store: 1 on the step MetaWorld reports success (the episode ends there), else 0;
-    ``success`` is what MetaWorld measured."""
+    ``success`` is what MetaWorld measured.  ``dart > 0``: noise of that std on the executed
+    action only, the expert's action recorded (DART, as the tabletop's)."""
     from robolearn import keys as K
     from robolearn.envs.records import single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
+    drng = np.random.default_rng([seed, 6151])
     pol = expert_policy(env.name)
     max_steps = max_steps or env.max_steps
     failure_mode = str(rng.choice(["offset", "stop_short"])) if quality == "failed" else None
@@ -249,7 +251,9 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
             a = np.clip(a + rng.normal(0, noise, a.shape), -1, 1).astype(np.float32)
         rec["state"].append(obs["state"])
         rec["images"].append(obs.get("images", {}))
-        obs, _, term, trunc, info = env.step(a)
+        executed = a if dart <= 0 else np.clip(
+            a + drng.normal(0, dart, a.shape), -1, 1).astype(np.float32)
+        obs, _, term, trunc, info = env.step(executed)
         rec["action"].append(a)
         success = bool(info["success"])
         rec["reward"].append(float(success))
@@ -263,6 +267,7 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
             K.META_ACTION_SPACE: "ee_delta", K.META_SOURCE: "metaworld/scripted_expert",
             K.META_SEED: int(seed), "quality": quality,
             "failure_mode": failure_mode,
-            "noise": float(noise) if quality == "noisy" else 0.0, "variant": env.variant,
+            "noise": float(noise) if quality == "noisy" else 0.0, "dart": float(dart),
+            "variant": env.variant,
             "env_id": f"Meta-World/MT1:{env.name}"}
     return steps, meta

@@ -363,7 +363,7 @@ class PushTExpert:
 
 def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
-            options: dict | None = None) -> tuple[dict, dict]:
+            options: dict | None = None, dart: float = 0.0) -> tuple[dict, dict]:
     """One scripted PushT episode as store records (the tabletop ``rollout``'s contract).
 
     ``noisy``: Gaussian noise of std ``noise`` x 512 px on every target (the expert stays
@@ -371,11 +371,13 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
     goal 40-60 px and 20-40 degrees off the real one, ``stop_short`` cuts the episode
     20-60% of the way through.  ``reward`` is sparse (1 on the success step) as in every
     robolearn store; ``success`` and the best ``score`` (gym-pusht's coverage reward) are
-    what gym-pusht measured."""
+    what gym-pusht measured.  ``dart > 0``: noise of std ``dart`` x 512 px on the executed
+    target only, the expert's target recorded (DART, as the tabletop's)."""
     from robolearn import keys as K
     from robolearn.envs.records import single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
+    drng = np.random.default_rng([seed, 6151])
     expert = PushTExpert(rng=np.random.default_rng([seed, 31]))
     max_steps = max_steps or env.max_steps
     failure_mode = str(rng.choice(["offset", "stop_short"])) if quality == "failed" else None
@@ -397,7 +399,9 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
             a = np.clip(a + rng.normal(0, noise * 512.0, a.shape), 0, 512).astype(np.float32)
         rec["state"].append(obs["state"])
         rec["images"].append(obs.get("images", {}))
-        obs, _, term, trunc, info = env.step(a)
+        executed = a if dart <= 0 else np.clip(
+            a + drng.normal(0, dart * 512.0, a.shape), 0, 512).astype(np.float32)
+        obs, _, term, trunc, info = env.step(executed)
         rec["action"].append(a)
         success, best = bool(info["success"]), max(best, float(info["score"]))
         rec["reward"].append(float(success))
@@ -410,6 +414,7 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
             K.META_SUCCESS: bool(success), K.META_ROBOT: "pusht", K.META_FPS: FPS,
             K.META_ACTION_SPACE: "xy_target", K.META_SOURCE: "pusht/scripted_expert",
             K.META_SEED: int(seed), "quality": quality, "failure_mode": failure_mode,
-            "noise": float(noise) if quality == "noisy" else 0.0, "score": best,
+            "noise": float(noise) if quality == "noisy" else 0.0, "dart": float(dart),
+            "score": best,
             "env_id": "gym_pusht/PushT-v0"}
     return steps, meta

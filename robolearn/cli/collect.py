@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, help="base seed; episode i uses seed+i")
     ap.add_argument("--noise", type=float, default=None,
                     help="action noise std as a fraction of the joint range (e.g. 0.01)")
+    ap.add_argument("--dart", type=float, default=None,
+                    help="DART: noise std (unit as --noise) on the executed action only, the "
+                         "expert's action recorded (e.g. 0.002)")
     ap.add_argument("--noisy-fraction", type=float, default=None,
                     help="fraction of episodes with --noise (default: all if --noise > 0)")
     ap.add_argument("--failed-fraction", type=float, default=None,
@@ -66,7 +69,7 @@ def resolve_config(args: argparse.Namespace):
             raise SystemExit(f"error: key=value overrides {args.overrides} need --preset")
         cfg = CollectConfig()
     flags = {"tasks": args.tasks, "episodes": args.episodes, "out": args.out, "seed": args.seed,
-             "noise": args.noise, "failed_fraction": args.failed_fraction}
+             "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart}
     for k, v in flags.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -105,6 +108,8 @@ def _check(cfg) -> None:
             raise SystemExit(f"error: {name} must be in [0, 1], got {v}")
     if cfg.noise < 0:
         raise SystemExit("error: --noise must be >= 0")
+    if cfg.dart < 0:
+        raise SystemExit("error: --dart must be >= 0 (0 = off)")
 
 
 def _open_or_create(out: str):
@@ -159,7 +164,7 @@ def collect(cfg, progress: bool = True) -> dict:
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
             steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
-                                          video=frames)
+                                          video=frames, dart=cfg.dart)
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})

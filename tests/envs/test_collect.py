@@ -88,6 +88,33 @@ def test_noisy_and_failed_episodes_are_labelled(tmp_path):
         TrajectoryStore.open(str(clean)).get_episode(0)[K.ACTION])
 
 
+def test_dart_perturbs_the_arm_but_records_the_experts_actions(tmp_path):
+    """DART: the executed actions carry the noise (the arm strays from the recorded targets
+    more than the clean expert's lag), the recorded ones do not (as smooth as the clean
+    expert's, unlike --noise at the same std) and the episodes still succeed."""
+    def collect(name, *flags):
+        out = tmp_path / f"{name}.zarr"
+        assert main(["--task", "Pick", "--episodes", "2", "--out", str(out), "--cameras",
+                     "--no-gif", *flags]) == 0
+        store = TrajectoryStore.open(str(out))
+        return store.all_episode_meta(), [store.get_episode(i) for i in range(2)]
+
+    jerk = lambda ep: np.abs(np.diff(ep[K.ACTION][:, :7], n=2, axis=0)).mean()  # noqa: E731
+    # how far the arm is from the target it was sent on the step before
+    stray = lambda ep: np.abs(ep[K.OBS_STATE][1:, :7] - ep[K.ACTION][:-1, :7]).mean()  # noqa
+    clean_meta, clean = collect("clean")
+    dart_meta, dart = collect("dart", "--dart", "0.004")
+    _, noisy = collect("noisy", "--noise", "0.004")
+    assert all(m["dart"] == 0.004 and m["quality"] == "expert" and m["success"]
+               for m in dart_meta)
+    assert all(m["dart"] == 0.0 for m in clean_meta)
+    assert np.mean([stray(e) for e in dart]) > 1.3 * np.mean([stray(e) for e in clean])
+    assert np.mean([jerk(e) for e in dart]) < 1.5 * np.mean([jerk(e) for e in clean])
+    assert np.mean([jerk(e) for e in noisy]) > 3 * np.mean([jerk(e) for e in dart])
+    with pytest.raises(SystemExit, match="--dart must be >= 0"):
+        main(["--task", "Reach", "--dart", "-1", "--out", str(tmp_path / "never.zarr")])
+
+
 def test_bad_arguments_are_clear(capsys):
     with pytest.raises(SystemExit, match="unknown task"):
         main(["--task", "Juggle", "--episodes", "1", "--out", "/tmp/never.zarr"])

@@ -49,6 +49,21 @@ def test_failed_episodes_are_sabotaged_as_labelled():
     assert all(n == 150 for n in modes["offset"]) and all(n <= 60 for n in modes["stop_short"])
 
 
+def test_dart_records_the_experts_actions_while_the_arm_is_pushed_off_its_path():
+    from robolearn.envs.metaworld import MetaWorldEnv, rollout
+
+    env = MetaWorldEnv("metaworld/reach-v3", max_episode_steps=40)
+    try:
+        clean, _ = rollout(env, 3)
+        dart, meta = rollout(env, 3, dart=0.3)
+    finally:
+        env.close()
+    assert meta["dart"] == 0.3 and meta["quality"] == "expert"
+    assert np.allclose(dart[K.ACTION][0], clean[K.ACTION][0])  # labels: the clean expert's
+    n = min(len(clean[K.ACTION]), len(dart[K.ACTION]))
+    assert np.abs(dart[K.OBS_STATE][1:n, :3] - clean[K.OBS_STATE][1:n, :3]).max() > 1e-3
+
+
 def test_seeds_pick_fixed_task_variants_and_bad_settings_are_refused():
     from robolearn.envs.metaworld import MetaWorldEnv
 

@@ -77,6 +77,14 @@ def test_failed_and_noisy_episodes_are_what_they_say():
     assert meta["noise"] == 0.02 and meta["quality"] == "noisy"
     n = min(len(clean[K.ACTION]), len(noisy[K.ACTION]))
     assert not np.allclose(clean[K.ACTION][:n], noisy[K.ACTION][:n])
+    # DART: the first label is the clean expert's (noise only on what is executed), yet the
+    # agent is pushed off the clean path
+    dart, meta = rollout(env, 9, dart=0.02)
+    assert meta["dart"] == 0.02 and meta["quality"] == "expert"
+    assert np.allclose(dart[K.ACTION][0], clean[K.ACTION][0])
+    assert not np.allclose(noisy[K.ACTION][0], clean[K.ACTION][0])
+    n = min(len(clean[K.ACTION]), len(dart[K.ACTION]))
+    assert not np.allclose(dart[K.OBS_STATE][1:n], clean[K.OBS_STATE][1:n])
     env.close()
 
 
