@@ -10,9 +10,10 @@ Quality labels (``meta["quality"]``), so offline RL gets mixed data on purpose:
 * ``noisy``: Gaussian noise on every executed action (std = ``noise`` x joint range); the
   expert stays closed-loop, so most still succeed, with visibly worse motion.
 * ``dart`` (any quality, ``dart > 0``): DART (Laskey et al. 2017) - Gaussian noise of std
-  ``dart`` x the noise unit (joint range; 1 for EE deltas) on every *executed* action while the *recorded* action stays the
-  expert's, so the store shows the states a slightly-off policy visits, each labelled with
-  the expert's way back onto its path (the servos pull the arm back next step).
+  ``dart`` x the noise unit (joint range; 1 for EE deltas) on every *executed* action while
+  the *recorded* action stays the expert's, so the store shows the states a slightly-off
+  policy visits, each labelled with the expert's way back onto its path (the servos pull
+  the arm back next step).
 * ``failed``: deliberately sabotaged (``meta["failure_mode"]``): ``offset`` shifts every
   expert target 8-12 cm sideways (grasps miss, places land off target), ``stop_short``
   abandons the last skill 20-60% of the way in.  ``success`` is always what the check measured.
