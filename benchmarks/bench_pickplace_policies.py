@@ -132,7 +132,7 @@ def main() -> None:
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     if not args.store:
-        # spares: the expert fails ~1% of scenes, ~8% with DART noise of 0.004
+        # spares: the expert fails ~1% of scenes, 4% (5/120) with DART noise of 0.004
         spare = max(2, args.demos // (5 if args.dart else 20))
         full = ensure_store(root / "collected.zarr", ["PickPlace"], args.demos + spare,
                             list(args.env) + ["gif=false", f"dart={args.dart}"],

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn import keys as K
+from robolearn.envs.records import dart_noise
 from robolearn.envs.skills import ExpertContext, expert_actions
 from robolearn.envs.tasks import step_instruction
 
@@ -90,9 +91,8 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             cut_fraction = rng.uniform(0.2, 0.6)
     ctx = ExpertContext(base.sim, offset=offset)
     noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
-    dart_scale = _noise_scale(base) * dart if dart > 0 else None
-    dart_rng = np.random.default_rng([seed, 6151])  # its own stream: scenes/sabotage unchanged
     low, high = base.action_space.low, base.action_space.high
+    perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
     rec = {k: [] for k in ("images", "state", "action", "reward", "done", "lang", "skill")}
     if video is not None:
         video.append(env.render())
@@ -108,13 +108,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             if noise_scale is not None:
                 action = np.clip(action + rng.normal(0, 1, action.shape) * noise_scale,
                                  low, high).astype(np.float32)
-            executed = action
-            if dart_scale is not None:  # perturb what runs, record what the expert asked for
-                executed = np.clip(action + dart_rng.normal(0, 1, action.shape) * dart_scale,
-                                   low, high).astype(np.float32)
             rec["images"].append(obs.get("images", {}))
             rec["state"].append(state_vector(obs))
-            obs, reward, terminated, truncated, info = env.step(executed)
+            # DART: perturb what runs, record what the expert asked for
+            obs, reward, terminated, truncated, info = env.step(perturb(action))
             t += 1
             if tail_left is not None:
                 tail_left -= 1

@@ -227,10 +227,10 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
     ``success`` is what MetaWorld measured.  ``dart > 0``: noise of that std on the executed
     action only, the expert's action recorded (DART, as the tabletop's)."""
     from robolearn import keys as K
-    from robolearn.envs.records import single_task_steps
+    from robolearn.envs.records import dart_noise, single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
-    drng = np.random.default_rng([seed, 6151])
+    perturb = dart_noise(seed, dart, -1, 1)
     pol = expert_policy(env.name)
     max_steps = max_steps or env.max_steps
     failure_mode = str(rng.choice(["offset", "stop_short"])) if quality == "failed" else None
@@ -251,9 +251,7 @@ def rollout(env: MetaWorldEnv, seed: int, quality: str = "expert", noise: float 
             a = np.clip(a + rng.normal(0, noise, a.shape), -1, 1).astype(np.float32)
         rec["state"].append(obs["state"])
         rec["images"].append(obs.get("images", {}))
-        executed = a if dart <= 0 else np.clip(
-            a + drng.normal(0, dart, a.shape), -1, 1).astype(np.float32)
-        obs, _, term, trunc, info = env.step(executed)
+        obs, _, term, trunc, info = env.step(perturb(a))
         rec["action"].append(a)
         success = bool(info["success"])
         rec["reward"].append(float(success))

@@ -374,10 +374,10 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
     what gym-pusht measured.  ``dart > 0``: noise of std ``dart`` x 512 px on the executed
     target only, the expert's target recorded (DART, as the tabletop's)."""
     from robolearn import keys as K
-    from robolearn.envs.records import single_task_steps
+    from robolearn.envs.records import dart_noise, single_task_steps
 
     rng = np.random.default_rng([seed, 7919])
-    drng = np.random.default_rng([seed, 6151])
+    perturb = dart_noise(seed, dart * 512.0, 0, 512)
     expert = PushTExpert(rng=np.random.default_rng([seed, 31]))
     max_steps = max_steps or env.max_steps
     failure_mode = str(rng.choice(["offset", "stop_short"])) if quality == "failed" else None
@@ -399,9 +399,7 @@ def rollout(env: PushTEnv, seed: int, quality: str = "expert", noise: float = 0.
             a = np.clip(a + rng.normal(0, noise * 512.0, a.shape), 0, 512).astype(np.float32)
         rec["state"].append(obs["state"])
         rec["images"].append(obs.get("images", {}))
-        executed = a if dart <= 0 else np.clip(
-            a + drng.normal(0, dart * 512.0, a.shape), 0, 512).astype(np.float32)
-        obs, _, term, trunc, info = env.step(executed)
+        obs, _, term, trunc, info = env.step(perturb(a))
         rec["action"].append(a)
         success, best = bool(info["success"]), max(best, float(info["score"]))
         rec["reward"].append(float(success))

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="action noise std as a fraction of the joint range (e.g. 0.01)")
     ap.add_argument("--dart", type=float, default=None,
                     help="DART: noise std (unit as --noise) on the executed action only, the "
-                         "expert's action recorded (e.g. 0.002)")
+                         "expert's action recorded (e.g. 0.004)")
     ap.add_argument("--noisy-fraction", type=float, default=None,
                     help="fraction of episodes with --noise (default: all if --noise > 0)")
     ap.add_argument("--failed-fraction", type=float, default=None,
