@@ -89,3 +89,31 @@ def test_pretrained_flow_vla_trains_saves_and_reloads(tmp_path, monkeypatch):
         ds.stats(), ds.image_keys), ds.stats())
     assert rnd.lm.layers[1].mlp.up_proj.weight.shape == ref["layers.1.mlp.up_proj.weight"].shape
     assert not torch.equal(rnd.lm.layers[1].mlp.up_proj.weight, ref["layers.1.mlp.up_proj.weight"])
+
+
+def test_lm_slice_loads_the_first_layers_and_warns_only_about_real_gaps(tmp_path, caplog):
+    """A slice of a deeper LM loads its first layers exactly, quietly about the layers it
+    drops on purpose, and warns when the file lacks weights the slice needs."""
+    from safetensors.torch import load_file, save_file
+    from transformers import LlamaConfig, LlamaModel
+
+    from robolearn.policies.flow_vla.model import _load_lm_slice
+
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2)
+    LlamaModel(cfg).save_pretrained(tmp_path / "lm")
+    ref = load_file(str(tmp_path / "lm" / "model.safetensors"))
+    with caplog.at_level("INFO", logger="robolearn.policies.flow_vla.model"):
+        lm = _load_lm_slice(str(tmp_path / "lm"), 2, num_hidden_layers=2)
+    assert lm.config.num_hidden_layers == 2
+    assert torch.equal(lm.layers[1].mlp.up_proj.weight, ref["layers.1.mlp.up_proj.weight"])
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "2 layers (a slice)" in caplog.text
+
+    del ref["layers.0.mlp.up_proj.weight"]
+    save_file(ref, str(tmp_path / "lm" / "model.safetensors"), metadata={"format": "pt"})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="robolearn.policies.flow_vla.model"):
+        _load_lm_slice(str(tmp_path / "lm"), 2, num_hidden_layers=2)
+    assert "lacks 1 of the LM's weights" in caplog.text
+    assert "layers.0.mlp.up_proj.weight" in caplog.text

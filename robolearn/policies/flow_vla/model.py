@@ -69,6 +69,42 @@ def attention_mask_4d(allowed: torch.Tensor, impl: str, dtype: torch.dtype) -> t
     return torch.where(allowed, 0.0, torch.finfo(dtype).min).to(dtype)[:, None]
 
 
+def _load_lm_slice(path: str, layers: int, **kwargs) -> nn.Module:
+    """``AutoModel.from_pretrained(path)`` built ``layers`` deep (0: all), fp32.
+
+    transformers' load report would list every layer past the slice as UNEXPECTED on each
+    run; those are dropped on purpose, so the report is silenced and checked here instead:
+    weights the model lacks in the file (left at random init) and unexpected keys that are
+    not past the slice are warned about."""
+    import re
+
+    from transformers import AutoModel
+    from transformers.modeling_utils import logger as hf_log
+
+    level = hf_log.level
+    hf_log.setLevel(logging.ERROR)
+    try:
+        lm, info = AutoModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
+                                             **kwargs)
+    finally:
+        hf_log.setLevel(level)
+    past = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+    def beyond(key: str) -> bool:
+        m = past.search(key)
+        return bool(layers) and m is not None and int(m.group(1)) >= layers
+
+    unexpected = [k for k in info["unexpected_keys"] if not beyond(k)]
+    if info["missing_keys"]:
+        log.warning("%s lacks %d of the LM's weights (left at random init): %s", path,
+                    len(info["missing_keys"]), sorted(info["missing_keys"])[:5])
+    if unexpected:
+        log.warning("%s holds %d weights the LM does not use: %s", path, len(unexpected),
+                    sorted(unexpected)[:5])
+    log.info("pretrained LM from %s: %d layers%s", path, lm.config.num_hidden_layers,
+             " (a slice)" if layers else "")
+    return lm
+
 class _HFTokenizer:
     """Adapter giving a transformers tokenizer the ``(texts, max_length) -> ids, mask`` call."""
 
@@ -166,8 +202,8 @@ class FlowVLAPolicy(Policy):
             depth = {"num_hidden_layers": c.lm_pretrained_layers} if c.lm_pretrained_layers else {}
             if c.pretrained_init:
                 # fp32 master weights whatever the file holds (autocast handles bf16 compute)
-                lm = AutoModel.from_pretrained(path, dtype=torch.float32,
-                                               attn_implementation=c.attn_implementation, **depth)
+                lm = _load_lm_slice(path, c.lm_pretrained_layers,
+                                    attn_implementation=c.attn_implementation, **depth)
             else:  # same architecture, random weights: the ablation of pretraining
                 lm = AutoModel.from_config(AutoConfig.from_pretrained(path, **depth),
                                            attn_implementation=c.attn_implementation)
