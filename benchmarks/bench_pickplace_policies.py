@@ -36,7 +36,13 @@ import numpy as np
 from common import (ensure_store, eval_run, result_path, side_by_side, subset_store,
                     train_and_eval)
 
-METHODS = ("flow_vla", "bc", "diffusion")
+# method -> (training preset, its overrides); the first three are the issue's comparison,
+# the last two the pretrained tiny VLA against the same architecture from random init
+METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
+           "diffusion": ("train/diffusion", []),
+           "flow_vla_pretrained": ("train/flow_vla_pretrained", []),
+           "flow_vla_random_init": ("train/flow_vla_pretrained", ["policy.pretrained_init=false"])}
+DEFAULT_METHODS = ["flow_vla", "bc", "diffusion"]
 JITTER = ["env.randomization.pose_jitter=0.03"]
 
 
@@ -62,10 +68,13 @@ def job(method: str, a: dict) -> dict:
                **eval_run(run, "PickPlace", a["trials"], "eval/default", env,
                           threads=a["threads"])}
     else:
-        over = [f"data.store={a['store']}", f"steps={a['max_steps'][method]}",
-                f"max_minutes={a['minutes']}", f"save_every={a['max_steps'][method]}",
-                f"seed={a['seed']}"]
-        row = train_and_eval(f"train/{method}", over, run, "PickPlace", a["trials"],
+        preset, extra = METHODS[method]
+        steps = a["max_steps"][method]
+        over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={a['minutes']}",
+                f"save_every={steps}", f"seed={a['seed']}", *extra]
+        if method.startswith("flow_vla_"):  # a few hundred steps: warm up over a tenth
+            over.append(f"optim.warmup_steps={max(1, steps // 10)}")
+        row = train_and_eval(preset, over, run, "PickPlace", a["trials"],
                              eval_preset="eval/default", extra={"method": method},
                              eval_overrides=env, threads=a["threads"])
     if a["train_trials"] and "train_seeds" not in row:
@@ -110,6 +119,35 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def loss_plot(methods: list[str], root: Path, path: Path) -> None:
+    """Each method's training loss against its optimiser steps (its own loss: the flow
+    matching and denoising losses are not on the MSE's scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for m in methods:
+        f = root / m / "metrics.csv"
+        if not f.exists():
+            continue
+        with open(f) as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("loss")]
+        steps = np.array([int(r["step"]) for r in rows])
+        loss = np.array([float(r["loss"]) for r in rows])
+        k = max(1, len(loss) // 50)  # running mean over ~2% of the run
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1:], smooth, label=m)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", default="", help="store of PickPlace image demos (default: "
@@ -121,7 +159,9 @@ def main() -> None:
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
     ap.add_argument("--out", default="runs/bench_pickplace_policies")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS),
+                    help="flow_vla_pretrained flow_vla_random_init --jobs 2 --threads 1: "
+                         "does pretraining help, under the same budget")
     ap.add_argument("--minutes", type=float, default=60.0, help="training wall clock per method")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--train-trials", type=int, default=20)
@@ -140,8 +180,11 @@ def main() -> None:
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
     a = dict(vars(args))
     # step caps so the cosine schedule ends near the budget: steps per minute measured here
-    # with 2 threads (flow_vla 7024 in 60 min, bc ~66/min; diffusion's is an estimate)
-    per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40}
+    # with 2 threads (flow_vla 7024 in 60 min, bc ~66/min; diffusion stopped by the budget at
+    # 2048 of its 2400), the pretrained pair with 1 thread each, side by side (~5 samples/s:
+    # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
+    per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
+               "flow_vla_random_init": 9}
     a["max_steps"] = {m: int(per_min[m] * args.minutes) for m in METHODS}
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)
@@ -167,7 +210,9 @@ def main() -> None:
         {"protocol": a, "runs": rows, "wall_s": time.perf_counter() - t0}, indent=1))
     plot(rows, root / "pickplace_policies.png",
          f"PickPlace from pixels, {args.demos} demos, <= {args.minutes:g} min CPU each ({scene})")
-    print(f"wrote {root / 'results.json'} and {root / 'pickplace_policies.png'}")
+    loss_plot(args.methods, root, root / "training_loss.png")
+    print(f"wrote {root / 'results.json'}, {root / 'pickplace_policies.png'} and "
+          f"{root / 'training_loss.png'}")
 
 
 if __name__ == "__main__":
