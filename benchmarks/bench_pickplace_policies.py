@@ -163,6 +163,9 @@ def main() -> None:
                     help="flow_vla_pretrained flow_vla_random_init --jobs 2 --threads 1: "
                          "does pretraining help, under the same budget")
     ap.add_argument("--minutes", type=float, default=60.0, help="training wall clock per method")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="step cap (the cosine schedule's length; 0: steps per minute measured "
+                         "here x --minutes)")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--train-trials", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
@@ -185,7 +188,7 @@ def main() -> None:
     # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
                "flow_vla_random_init": 9}
-    a["max_steps"] = {m: int(per_min[m] * args.minutes) for m in METHODS}
+    a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)
     base = next((r["success_rate"] for r in rows if r["method"] == "bc"), None)
