@@ -22,6 +22,9 @@ was stopped during evaluation) is evaluated, not retrained.
 
     python benchmarks/bench_pickplace_policies.py                    # ~3.5 h: 3 x 60 min + eval
     python benchmarks/bench_pickplace_policies.py --methods flow_vla --out runs/bench_pp
+    # does pretraining help? the pretrained tiny VLA and its random-init twin, same budget
+    python benchmarks/bench_pickplace_policies.py --methods flow_vla_pretrained \
+        flow_vla_random_init --jobs 2 --threads 1 --minutes 50
 """
 
 from __future__ import annotations
