@@ -107,7 +107,8 @@ def test_lm_slice_loads_the_first_layers_and_warns_only_about_real_gaps(tmp_path
         lm = _load_lm_slice(str(tmp_path / "lm"), 2, num_hidden_layers=2)
     assert lm.config.num_hidden_layers == 2
     assert torch.equal(lm.layers[1].mlp.up_proj.weight, ref["layers.1.mlp.up_proj.weight"])
-    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    ours = [r for r in caplog.records if r.name.startswith("robolearn")]
+    assert not [r for r in ours if r.levelname == "WARNING"]  # transformers' own may propagate
     assert "2 layers (a slice)" in caplog.text
 
     del ref["layers.0.mlp.up_proj.weight"]
