@@ -104,7 +104,7 @@ def test_lm_slice_loads_the_first_layers_and_warns_only_about_real_gaps(tmp_path
     LlamaModel(cfg).save_pretrained(tmp_path / "lm")
     ref = load_file(str(tmp_path / "lm" / "model.safetensors"))
     with caplog.at_level("INFO", logger="robolearn.policies.flow_vla.model"):
-        lm = _load_lm_slice(str(tmp_path / "lm"), 2, num_hidden_layers=2)
+        lm = _load_lm_slice(str(tmp_path / "lm"), 2)
     assert lm.config.num_hidden_layers == 2
     assert torch.equal(lm.layers[1].mlp.up_proj.weight, ref["layers.1.mlp.up_proj.weight"])
     ours = [r for r in caplog.records if r.name.startswith("robolearn")]
@@ -115,6 +115,6 @@ def test_lm_slice_loads_the_first_layers_and_warns_only_about_real_gaps(tmp_path
     save_file(ref, str(tmp_path / "lm" / "model.safetensors"), metadata={"format": "pt"})
     caplog.clear()
     with caplog.at_level("WARNING", logger="robolearn.policies.flow_vla.model"):
-        _load_lm_slice(str(tmp_path / "lm"), 2, num_hidden_layers=2)
+        _load_lm_slice(str(tmp_path / "lm"), 2)
     assert "lacks 1 of the LM's weights" in caplog.text
     assert "layers.0.mlp.up_proj.weight" in caplog.text

@@ -84,8 +84,9 @@ def _load_lm_slice(path: str, layers: int, **kwargs) -> nn.Module:
     level = hf_log.level
     hf_log.setLevel(logging.ERROR)
     try:
+        depth = {"num_hidden_layers": layers} if layers else {}
         lm, info = AutoModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                             **kwargs)
+                                             **depth, **kwargs)
     finally:
         hf_log.setLevel(level)
     past = re.compile(r"(?:^|\.)layers\.(\d+)\.")
@@ -203,7 +204,7 @@ class FlowVLAPolicy(Policy):
             if c.pretrained_init:
                 # fp32 master weights whatever the file holds (autocast handles bf16 compute)
                 lm = _load_lm_slice(path, c.lm_pretrained_layers,
-                                    attn_implementation=c.attn_implementation, **depth)
+                                    attn_implementation=c.attn_implementation)
             else:  # same architecture, random weights: the ablation of pretraining
                 lm = AutoModel.from_config(AutoConfig.from_pretrained(path, **depth),
                                            attn_implementation=c.attn_implementation)
