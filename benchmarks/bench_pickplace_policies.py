@@ -13,6 +13,9 @@ Written: ``results.json``, ``pickplace_policies.png``.
 ``--dart X`` collects the demos with DART (noise of std X on the executed actions, the
 expert's actions recorded: demos that show the way back from small errors).
 
+``--regrasp F`` makes a fraction F of them recovery demos: the cube slips out of the first
+grasp and the expert lifts the empty gripper, opens and grasps again.
+
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
 which 100 demos do not cover even from privileged state (``bench_demo_scaling.py``).
@@ -159,6 +162,9 @@ def main() -> None:
     ap.add_argument("--dart", type=float, default=0.0,
                     help="collect the demos with DART noise of this std (robolearn-collect "
                          "--dart; 0 = clean expert)")
+    ap.add_argument("--regrasp", type=float, default=0.0,
+                    help="recovery demos: fraction whose first grasp slips and the expert "
+                         "re-grasps (robolearn-collect --regrasp; 0 = none)")
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
     ap.add_argument("--out", default="runs/bench_pickplace_policies")
@@ -181,7 +187,8 @@ def main() -> None:
         # spares: the expert fails ~1% of scenes, 4% (5/120) with DART noise of 0.004
         spare = max(2, args.demos // (5 if args.dart else 20))
         full = ensure_store(root / "collected.zarr", ["PickPlace"], args.demos + spare,
-                            list(args.env) + ["gif=false", f"dart={args.dart}"],
+                            list(args.env) + ["gif=false", f"dart={args.dart}",
+                                              f"regrasp={args.regrasp}"],
                             preset="collect/pickplace")
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
     a = dict(vars(args))
@@ -198,6 +205,8 @@ def main() -> None:
     scene = " ".join(args.env) or "fully random layout"
     if args.dart:
         scene += f", DART demos {args.dart:g}"
+    if args.regrasp:
+        scene += f", re-grasp demos {args.regrasp:g}"
     print(f"\nPickPlace from pixels, {args.demos} demos ({scene}), at most {args.minutes:g} "
           f"min training each, {args.trials} unseen scenes; ratio = success / bc's")
     print("| method | steps | unseen scenes (95% CI) | pick | place | training scenes | ratio |")

@@ -101,6 +101,10 @@ class CollectConfig:
     """DART: std of Gaussian noise on the *executed* action of every episode (same unit as
     noise), the expert's clean action recorded - demos that show the way back from small
     errors (0 = off)."""
+    regrasp: float = 0.0
+    """Recovery demos (tabletop tasks): the fraction of expert episodes whose first grasp the
+    cube slips out of, so they show the expert noticing the empty gripper and grasping again
+    (0 = off)."""
     noisy_fraction: float = 0.0
     """Fraction of episodes collected with --noise (the rest clean); 1.0 = all, if noise > 0."""
     failed_fraction: float = 0.0

@@ -14,6 +14,8 @@ Quality labels (``meta["quality"]``), so offline RL gets mixed data on purpose:
   the *recorded* action stays the expert's, so the store shows the states a slightly-off
   policy visits, each labelled with the expert's way back onto its path (the servos pull
   the arm back next step).
+* ``regrasp`` (expert episodes, ``regrasp > 0``): the cube slips out of the first grasp and
+  the expert grasps again (its pick retries whenever the lift shows no cube).
 * ``failed``: deliberately sabotaged (``meta["failure_mode"]``): ``offset`` shifts every
   expert target 8-12 cm sideways (grasps miss, places land off target), ``stop_short``
   abandons the last skill 20-60% of the way in.  ``success`` is always what the check measured.
@@ -66,13 +68,16 @@ def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float
 def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
             options: dict | None = None, success_tail: int = SUCCESS_TAIL,
-            dart: float = 0.0) -> tuple[dict, dict]:
+            dart: float = 0.0, regrasp: float = 0.0) -> tuple[dict, dict]:
     """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
 
     Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
     a list, the env's ``render()`` frames are appended to it.  After the task's success the
     expert goes on for ``success_tail`` steps (its release and retreat; the env's reward stays
     1 while the success holds), then the episode ends; ``success`` is the check at the end.
+    ``regrasp``: the fraction of episodes whose first grasp the cube slips out of (4-5 cm
+    across the fingers as they close), so they show the expert lifting an empty gripper,
+    opening and grasping again (``meta["regrasp"]``).
     """
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
@@ -90,6 +95,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
         else:  # abandon the last skill 20-60% of the way in
             cut_fraction = rng.uniform(0.2, 0.6)
     ctx = ExpertContext(base.sim, offset=offset)
+    slip_rng = np.random.default_rng([seed, 2749])  # its own stream: scenes/noise unchanged
+    if quality == "expert" and slip_rng.uniform() < regrasp:
+        ctx.slip = float(slip_rng.choice([-1.0, 1.0]) * slip_rng.uniform(0.04, 0.05))
+    slipped = bool(ctx.slip)
     noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
     low, high = base.action_space.low, base.action_space.high
     perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
@@ -146,7 +155,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             K.META_SOURCE: "sim/scripted_expert", K.META_SEED: int(seed),
             "quality": quality, "failure_mode": failure_mode,
             "noise": float(noise) if quality == "noisy" else 0.0, "dart": float(dart),
-            "task_args": dict(base.task_args), "plan": [[s, a] for s, a in
+            "regrasp": slipped, "task_args": dict(base.task_args), "plan": [[s, a] for s, a in
                                                         task.plan(base.task_args)],
             "state_layout": {k: int(np.asarray(obs[k]).shape[0]) for k in state_layout(obs)},
             "final_symbolic_state": info["symbolic_state"]["facts"], "env_id":

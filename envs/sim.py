@@ -241,6 +241,23 @@ class TabletopSim:
         raise KeyError(f"unknown object {name!r}; known: {list(self.cube_names)} + "
                        f"['bowl', 'pad', 'drawer']")
 
+    def displace_object(self, name: str, dxy) -> None:
+        """Move cube ``name`` by ``dxy`` (m) on the table at once, at rest (a scripted slip
+        for recovery demos; the caller keeps it clear of the fingers)."""
+        a, v = self.cube_qadr[name], self.cube_dofadr[name]
+        self.data.qpos[a:a + 2] += np.asarray(dxy, float)[:2]
+        self.data.qvel[v:v + 6] = 0.0
+        self._pairs_key = self._touch_key = None
+        mujoco.mj_forward(self.model, self.data)
+
+    def closing_axis(self) -> np.ndarray:
+        """Unit horizontal vector from the left finger pads to the right ones."""
+        m, d = self.model, self.data
+        left = np.mean([d.geom_xpos[g] for g in self.pad_left], axis=0)
+        right = np.mean([d.geom_xpos[g] for g in self.pad_right], axis=0)
+        u = (right - left)[:2]
+        return u / max(np.linalg.norm(u), 1e-9)
+
     def object_quat(self, name: str) -> np.ndarray:
         return self.data.xquat[self.cube_body[name]].copy()
 

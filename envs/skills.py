@@ -90,6 +90,10 @@ class ExpertContext:
         self.q = sim.arm_target.copy()
         #: sabotage: a horizontal error added to every target (failed-episode generation)
         self.offset = np.zeros(3) if offset is None else np.asarray(offset, float)
+        #: recovery demos: the cube slips this far (m, signed: which side) out of the first
+        #: grasp as the fingers close, so the episode shows a failed grasp and the expert's
+        #: re-grasp (0 = never)
+        self.slip = 0.0
 
     def joint_target(self) -> np.ndarray:
         self.q = self.ik.solve(self.pos, down_mat(self.yaw), self.q)
@@ -139,17 +143,28 @@ def expert_reach(ctx: ExpertContext, target: str) -> Iterator[None]:
     yield from set_gripper(ctx, ctx.grip, steps=2)  # let the arm come to rest on the goal
 
 
+#: grasps the pick expert tries before it gives up (it re-grasps when the lift shows none)
+PICK_ATTEMPTS = 3
+
+
 def expert_pick(ctx: ExpertContext, obj: str) -> Iterator[None]:
     sim = ctx.sim
-    p = sim.object_pos(obj)
-    yaw = grasp_yaw(ctx, box_yaw(sim.object_quat(obj)))
-    yield from set_gripper(ctx, 0.0, steps=1 if sim.gripper_closure() < 0.1 else 5)
-    yield from move_to(ctx, p + [0, 0, HOVER], yaw=yaw)
-    p = sim.object_pos(obj)  # re-read: closed loop on where the cube is now
-    yield from move_to(ctx, [p[0], p[1], p[2] + HOVER / 2], yaw=yaw, speed=FAST)
-    yield from move_to(ctx, p + [0, 0, GRASP_DZ], yaw=yaw, speed=SLOW, tol=0.006)
-    yield from set_gripper(ctx, 1.0, steps=6)
-    yield from move_to(ctx, p + [0, 0, 0.15], speed=SLOW)
+    for _ in range(PICK_ATTEMPTS):
+        p = sim.object_pos(obj)
+        yaw = grasp_yaw(ctx, box_yaw(sim.object_quat(obj)))
+        yield from set_gripper(ctx, 0.0, steps=1 if sim.gripper_closure() < 0.1 else 5)
+        yield from move_to(ctx, p + [0, 0, HOVER], yaw=yaw)
+        p = sim.object_pos(obj)  # re-read: closed loop on where the cube is now
+        yield from move_to(ctx, [p[0], p[1], p[2] + HOVER / 2], yaw=yaw, speed=FAST)
+        yield from move_to(ctx, p + [0, 0, GRASP_DZ], yaw=yaw, speed=SLOW, tol=0.006)
+        if ctx.slip:  # recovery demo: out of the fingers, across their closing axis
+            u = sim.closing_axis()
+            sim.displace_object(obj, ctx.slip * np.array([-u[1], u[0]]))
+            ctx.slip = 0.0
+        yield from set_gripper(ctx, 1.0, steps=6)
+        yield from move_to(ctx, p + [0, 0, 0.15], speed=SLOW)
+        if check_pick(sim, obj) or ctx.offset.any():  # held (or sabotaged: no retries)
+            return
 
 
 def _place_point(sim, target: str) -> tuple[np.ndarray, float]:

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dart", type=float, default=None,
                     help="DART: noise std (unit as --noise) on the executed action only, the "
                          "expert's action recorded (e.g. 0.004)")
+    ap.add_argument("--regrasp", type=float, default=None,
+                    help="recovery demos: fraction of episodes whose first grasp slips, so "
+                         "the expert re-grasps (tabletop tasks; e.g. 0.3)")
     ap.add_argument("--noisy-fraction", type=float, default=None,
                     help="fraction of episodes with --noise (default: all if --noise > 0)")
     ap.add_argument("--failed-fraction", type=float, default=None,
@@ -69,7 +72,8 @@ def resolve_config(args: argparse.Namespace):
             raise SystemExit(f"error: key=value overrides {args.overrides} need --preset")
         cfg = CollectConfig()
     flags = {"tasks": args.tasks, "episodes": args.episodes, "out": args.out, "seed": args.seed,
-             "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart}
+             "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart,
+             "regrasp": args.regrasp}
     for k, v in flags.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -97,12 +101,16 @@ def _check(cfg) -> None:
     from robolearn.envs.backends import backends_for
 
     try:
-        backends_for(cfg.tasks)
+        families = {b.name for b in backends_for(cfg.tasks)}
     except KeyError as e:
         raise SystemExit(f"error: {e.args[0]}") from None
+    if cfg.regrasp and families != {"tabletop"}:
+        raise SystemExit(f"error: --regrasp makes the tabletop pick expert re-grasp; "
+                         f"{sorted(families - {'tabletop'})} tasks have no grasp to retry "
+                         "(collect them without --regrasp)")
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
-    for name in ("noisy_fraction", "failed_fraction"):
+    for name in ("noisy_fraction", "failed_fraction", "regrasp"):
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
             raise SystemExit(f"error: {name} must be in [0, 1], got {v}")
@@ -163,8 +171,9 @@ def collect(cfg, progress: bool = True) -> dict:
             quality = choose_quality(np.random.default_rng([seed, 104729]), cfg.noise,
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
+            extra = {"regrasp": cfg.regrasp} if cfg.regrasp else {}
             steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
-                                          video=frames, dart=cfg.dart)
+                                          video=frames, dart=cfg.dart, **extra)
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})

@@ -115,6 +115,30 @@ def test_dart_perturbs_the_arm_but_records_the_experts_actions(tmp_path):
         main(["--task", "Reach", "--dart", "-1", "--out", str(tmp_path / "never.zarr")])
 
 
+def test_regrasp_demos_show_a_failed_grasp_and_the_experts_second_one(tmp_path):
+    """--regrasp: the cube slips out of the first grasp, the expert lifts the empty gripper,
+    opens it and grasps again; the episode still succeeds and says so in its meta."""
+    def collect(name, *flags):
+        out = tmp_path / f"{name}.zarr"
+        assert main(["--task", "Pick", "--episodes", "2", "--out", str(out), "--cameras",
+                     "--no-gif", *flags]) == 0
+        store = TrajectoryStore.open(str(out))
+        return store.all_episode_meta(), [store.get_episode(i) for i in range(2)]
+
+    # gripper command: closes (> 0.5) once in a clean demo, twice with a re-grasp between
+    closings = lambda ep: int(np.sum(np.diff((ep[K.ACTION][:, -1] > 0.5).astype(int)) == 1))  # noqa
+    clean_meta, clean = collect("clean")
+    rg_meta, rg = collect("regrasp", "--regrasp", "1")
+    assert all(m["success"] and not m["regrasp"] for m in clean_meta)
+    assert all(m["success"] and m["regrasp"] and m["quality"] == "expert" for m in rg_meta)
+    assert [closings(e) for e in clean] == [1, 1] and [closings(e) for e in rg] == [2, 2]
+    assert all(len(r[K.ACTION]) > len(c[K.ACTION]) + 15 for r, c in zip(rg, clean))
+    with pytest.raises(SystemExit, match="regrasp must be in"):
+        main(["--task", "Pick", "--regrasp", "2", "--out", str(tmp_path / "never.zarr")])
+    with pytest.raises(SystemExit, match="no grasp to retry"):
+        main(["--task", "pusht", "--regrasp", "0.5", "--out", str(tmp_path / "never.zarr")])
+
+
 def test_bad_arguments_are_clear(capsys):
     with pytest.raises(SystemExit, match="unknown task"):
         main(["--task", "Juggle", "--episodes", "1", "--out", "/tmp/never.zarr"])
