@@ -252,7 +252,7 @@ class TabletopSim:
 
     def closing_axis(self) -> np.ndarray:
         """Unit horizontal vector from the left finger pads to the right ones."""
-        m, d = self.model, self.data
+        d = self.data
         left = np.mean([d.geom_xpos[g] for g in self.pad_left], axis=0)
         right = np.mean([d.geom_xpos[g] for g in self.pad_right], axis=0)
         u = (right - left)[:2]
