@@ -88,23 +88,25 @@ def test_noisy_and_failed_episodes_are_labelled(tmp_path):
         TrajectoryStore.open(str(clean)).get_episode(0)[K.ACTION])
 
 
+def _two_picks(tmp_path, name, *flags):
+    """(metas, episodes) of 2 state-only Pick demos collected with ``flags``."""
+    out = tmp_path / f"{name}.zarr"
+    assert main(["--task", "Pick", "--episodes", "2", "--out", str(out), "--cameras",
+                 "--no-gif", *flags]) == 0
+    store = TrajectoryStore.open(str(out))
+    return store.all_episode_meta(), [store.get_episode(i) for i in range(2)]
+
+
 def test_dart_perturbs_the_arm_but_records_the_experts_actions(tmp_path):
     """DART: the executed actions carry the noise (the arm strays from the recorded targets
     more than the clean expert's lag), the recorded ones do not (as smooth as the clean
     expert's, unlike --noise at the same std) and the episodes still succeed."""
-    def collect(name, *flags):
-        out = tmp_path / f"{name}.zarr"
-        assert main(["--task", "Pick", "--episodes", "2", "--out", str(out), "--cameras",
-                     "--no-gif", *flags]) == 0
-        store = TrajectoryStore.open(str(out))
-        return store.all_episode_meta(), [store.get_episode(i) for i in range(2)]
-
     jerk = lambda ep: np.abs(np.diff(ep[K.ACTION][:, :7], n=2, axis=0)).mean()  # noqa: E731
     # how far the arm is from the target it was sent on the step before
     stray = lambda ep: np.abs(ep[K.OBS_STATE][1:, :7] - ep[K.ACTION][:-1, :7]).mean()  # noqa
-    clean_meta, clean = collect("clean")
-    dart_meta, dart = collect("dart", "--dart", "0.004")
-    _, noisy = collect("noisy", "--noise", "0.004")
+    clean_meta, clean = _two_picks(tmp_path, "clean")
+    dart_meta, dart = _two_picks(tmp_path, "dart", "--dart", "0.004")
+    _, noisy = _two_picks(tmp_path, "noisy", "--noise", "0.004")
     assert all(m["dart"] == 0.004 and m["quality"] == "expert" and m["success"]
                for m in dart_meta)
     assert all(m["dart"] == 0.0 for m in clean_meta)
@@ -118,17 +120,10 @@ def test_dart_perturbs_the_arm_but_records_the_experts_actions(tmp_path):
 def test_regrasp_demos_show_a_failed_grasp_and_the_experts_second_one(tmp_path):
     """--regrasp: the cube slips out of the first grasp, the expert lifts the empty gripper,
     opens it and grasps again; the episode still succeeds and says so in its meta."""
-    def collect(name, *flags):
-        out = tmp_path / f"{name}.zarr"
-        assert main(["--task", "Pick", "--episodes", "2", "--out", str(out), "--cameras",
-                     "--no-gif", *flags]) == 0
-        store = TrajectoryStore.open(str(out))
-        return store.all_episode_meta(), [store.get_episode(i) for i in range(2)]
-
     # gripper command: closes (> 0.5) once in a clean demo, twice with a re-grasp between
     closings = lambda ep: int(np.sum(np.diff((ep[K.ACTION][:, -1] > 0.5).astype(int)) == 1))  # noqa
-    clean_meta, clean = collect("clean")
-    rg_meta, rg = collect("regrasp", "--regrasp", "1")
+    clean_meta, clean = _two_picks(tmp_path, "clean")
+    rg_meta, rg = _two_picks(tmp_path, "regrasp", "--regrasp", "1")
     assert all(m["success"] and not m["regrasp"] for m in clean_meta)
     assert all(m["success"] and m["regrasp"] and m["quality"] == "expert" for m in rg_meta)
     assert [closings(e) for e in clean] == [1, 1] and [closings(e) for e in rg] == [2, 2]
