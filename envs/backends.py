@@ -31,7 +31,8 @@ class EnvBackend:
     make_collect_env: Callable[[str, Any], Any]
     """``(task, EnvConfig) -> env`` that :attr:`rollout` plays experts in (renders GIFs)."""
     rollout: Callable[..., tuple]
-    """``(env, seed, quality=, noise=, video=, dart=) -> (steps, meta)``: one expert episode."""
+    """``(env, seed, quality=, noise=, video=, dart=) -> (steps, meta)``: one expert episode
+    (the tabletop's also takes ``regrasp=``; the collector refuses it for the others)."""
     horizon: Callable[[str], int]
     """The default episode horizon of a task (control steps)."""
     video_fps: Callable[[Any], float]
