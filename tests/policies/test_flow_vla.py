@@ -144,6 +144,33 @@ def test_conv_vision_encoder_variant_learns_and_caches_exactly():
                           atol=1e-5)
 
 
+def test_conv_keypoint_tokens_and_image_positions_join_the_prefix_and_learn():
+    import pytest
+
+    policy, ds = build("flow_vla", vision_type="conv", conv_channels=[8, 16],
+                       image_keypoints=True, image_pos_embed=True)
+    c, v = policy.config, policy.vision
+    batch = ds.batch(2)
+    plain, _ = build("flow_vla", vision_type="conv", conv_channels=[8, 16])
+    emb, mask = policy.embed_prefix(batch)
+    emb0, _ = plain.embed_prefix(batch)
+    # one keypoint token more per camera, the cells keep their count
+    assert emb.shape[1] - emb0.shape[1] == len(c.image_keys)
+    loss = policy(batch)["loss"]
+    loss.backward()
+    assert policy.image_pos.grad.abs().sum() > 0
+    assert policy.keypoint_proj.weight.grad.abs().sum() > 0
+    # the same image content at another place moves the keypoint token
+    policy.eval()
+    img = batch[c.image_keys[0]].clone()
+    kp_a = policy.embed_prefix(batch)[0][:, v.n_tokens]
+    batch[c.image_keys[0]] = torch.roll(img, shifts=(3, 3), dims=(-2, -1))
+    kp_b = policy.embed_prefix(batch)[0][:, v.n_tokens]
+    assert not torch.allclose(kp_a, kp_b, atol=1e-4)
+    with pytest.raises(ValueError, match="image_keypoints needs vision_type=conv"):
+        build("flow_vla", image_keypoints=True)
+
+
 def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
     policy, ds = build("flow_vla")
     policy.eval()

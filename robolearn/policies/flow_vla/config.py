@@ -35,6 +35,10 @@ class FlowVLAConfig(PolicyConfig):
     """Image encoder: siglip (transformers SigLIP ViT, as π0), conv (small strided CNN) or efficientnet_lite0 (ImageNet weights with vision_pretrained_path=registry:efficientnet_lite0)."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     """Conv layers' channels (vision_type=conv); tokens = last map's cells (96 px, 4 layers: 36)."""
+    image_pos_embed: bool = False
+    """Add a learned embedding per camera and image token to the image tokens: conv cells have no position of their own (SigLIP patches do, but not which camera they come from)."""
+    image_keypoints: bool = False
+    """vision_type=conv: one more prefix token per camera holding the spatial-softmax keypoints of its last feature map (the expected 2-D image position of each channel, Levine et al. / Diffusion Policy): image coordinates finer than the 6 x 6 cells, which a grasp needs."""
     patch_size: int = 24
     """SigLIP patch size (image_size must be a multiple; 96/24 = 4x4 = 16 tokens per camera)."""
     vision_width: int = 128
@@ -99,6 +103,9 @@ class FlowVLAConfig(PolicyConfig):
         if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
             raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
                              f"{self.vision_type!r}")
+        if self.image_keypoints and self.vision_type != "conv":
+            raise ValueError("image_keypoints needs vision_type=conv (its spatial-softmax "
+                             f"feature map), got vision_type={self.vision_type!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size "
                              f"{self.patch_size}")

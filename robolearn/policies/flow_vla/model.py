@@ -159,6 +159,11 @@ class FlowVLAPolicy(Policy):
         self.expert = self._build_expert(lm_cfg, c)
         vw, lw, ew = self.vision.token_dim, lm_cfg.hidden_size, c.expert_width
         self.image_proj = nn.Linear(vw, lw)
+        n_cams = len(c.image_keys)
+        self.image_pos = (nn.Parameter(0.02 * torch.randn(n_cams, self.vision.n_tokens, lw))
+                          if c.image_pos_embed and n_cams else None)
+        self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
+                              if c.image_keypoints and n_cams else None)
         # optional learned state MLP (state_encoder_dim > 0): the one train/pretrain pretrains
         # and encoder_init moves in; it reads this arm's state_dim, not the padded state
         self.state_encoder = (mlp_state_encoder(c.state_dim, c.state_encoder_dim)
@@ -302,8 +307,13 @@ class FlowVLAPolicy(Policy):
                 shift = c.image_shift_px if self.training else 0
                 imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
             feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
-            feats = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
-            tokens.append(feats.transpose(0, 1).flatten(1, 2))
+            emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
+            if self.image_pos is not None:
+                emb = emb + self.image_pos[:, None]
+            if self.keypoint_proj is not None:  # + one keypoint token per camera
+                kp = self.keypoint_proj(self.vision.pool(feats)).view(len(imgs), b, 1, -1)
+                emb = torch.cat([emb, kp], 2)
+            tokens.append(emb.transpose(0, 1).flatten(1, 2))
             masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
         texts = obs.get(K.LANGUAGE) or [""] * b
         ids, m = self.tokenizer(texts, c.max_text_tokens)
