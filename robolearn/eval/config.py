@@ -10,6 +10,7 @@ the run folder for ``robolearn-eval``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from robolearn.envs.config import EnvConfig
 
@@ -30,6 +31,8 @@ class EvalProtocol:
     """Episode horizon in control steps (0 = the task's own time limit)."""
     n_action_steps: int = 0
     """Actions executed per predicted chunk (0 = the policy's own setting)."""
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+    """Inference-time policy settings for this evaluation only, on the command line +policy_overrides.noise_scale=0.5 (hydra's + adds a key; flow_vla: noise_scale, num_steps, use_kv_cache; diffusion: num_inference_steps); restored afterwards. Keys that change what was trained are refused."""
     num_envs: int = 2
     """Parallel sim workers (gymnasium AsyncVectorEnv); policy inference is batched across them."""
     language: str = "plan"

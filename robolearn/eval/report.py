@@ -91,7 +91,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{p['seed']}..{p['seed'] + p['trials'] - 1}",
              f"- horizon: {p['max_steps'] or 'task default'} control steps; chunk execution: "
              f"{report.get('n_action_steps')} of {report.get('horizon')} actions per predicted "
-             f"chunk",
+             f"chunk" + (f"; policy settings {p['policy_overrides']}"
+                         if p.get("policy_overrides") else ""),
              f"- language: {p['language']}; {p['num_envs']} parallel envs; policy cameras "
              f"{[k.rsplit('.', 1)[-1] for k in report.get('image_keys', [])] or 'none'}"]
     for b in backends_for(p["tasks"]):

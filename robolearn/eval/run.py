@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def policy_overrides(policy, overrides: Mapping[str, Any]):
+    """Set inference-time config fields of ``policy`` (its ``inference_keys``) for the
+    duration of the block, then restore them (the trainer evaluates its live policy)."""
+    allowed = tuple(getattr(policy, "inference_keys", ()))
+    bad = sorted(set(overrides) - set(allowed))
+    if bad:
+        raise ValueError(
+            f"policy_overrides {bad} are not inference-time settings of {policy.name!r}; "
+            f"allowed: {list(allowed) or 'none'} (anything else changes what the policy "
+            "learned: retrain with policy.<key>=... instead)")
+    c = policy.config
+    saved = {k: getattr(c, k) for k in overrides}
+    try:
+        for k, v in overrides.items():
+            old = saved[k]
+            setattr(c, k, type(old)(v) if isinstance(old, (int, float, bool)) else v)
+        c.validate()
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(c, k, v)
 
 
 def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool = False,
@@ -40,8 +65,9 @@ def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool
 
     video_dir = Path(out_dir) / "videos" if out_dir is not None else None
     try:
-        for task in protocol.tasks:
-            results.append(evaluate_task(policy, task, protocol, video_dir, on_trial))
+        with policy_overrides(policy, dict(protocol.policy_overrides)):
+            for task in protocol.tasks:
+                results.append(evaluate_task(policy, task, protocol, video_dir, on_trial))
     finally:
         if bar is not None:
             bar.close()

@@ -40,6 +40,9 @@ class Policy(nn.Module):
     name: ClassVar[str] = ""
     #: some parameters get no gradient on some steps (DDP must look for them)
     ddp_find_unused_parameters: ClassVar[bool] = False
+    #: config fields that only change how a trained policy acts (an evaluation may set
+    #: them: EvalProtocol.policy_overrides); every other field shapes what was learned
+    inference_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: PolicyConfig, stats: Mapping[str, Any] | None = None):
         super().__init__()

@@ -272,3 +272,39 @@ def test_policy_trained_on_other_action_space_is_refused_naming_the_setting():
 def _with(pol, action_space: str):
     pol.config.action_space = action_space
     return pol
+
+
+@pytest.mark.sim
+def test_policy_overrides_apply_during_the_evaluation_only_and_are_reported(_assets, tmp_path):
+    """EvalProtocol.policy_overrides sets a policy's inference-time settings (flow_vla's
+    flow temperature and Euler steps) for the rollouts, records them in the report and
+    restores them; a setting that changes what was trained is refused, naming the allowed."""
+    from robolearn.config import compose
+    from robolearn.eval.run import evaluate
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.testing import synthetic_policy
+
+    cfg = FlowVLAConfig.tiny()
+    cfg.max_state_dim = 16  # the Panda's 15-D state
+    pol, _ = synthetic_policy("flow_vla", cfg, cameras=[])
+    seen = []
+    predict = pol.predict_action_chunk
+
+    def spy(obs, **kw):
+        seen.append((pol.config.noise_scale, pol.config.num_steps))
+        return predict(obs, **kw)
+
+    pol.predict_action_chunk = spy
+    proto = compose("eval/default", ["tasks=[Reach]", "trials=1", "max_steps=2", "num_envs=1",
+                                     "videos=0", "env.cameras.names=[]",
+                                     "+policy_overrides.noise_scale=0.0",
+                                     "+policy_overrides.num_steps=2"])
+    rep = evaluate(pol, proto, tmp_path)
+    assert seen and set(seen) == {(0.0, 2)}
+    assert (pol.config.noise_scale, pol.config.num_steps) == (1.0, 3)  # restored
+    assert rep["protocol"]["policy_overrides"] == {"noise_scale": 0.0, "num_steps": 2}
+    assert "policy settings" in (tmp_path / "report.md").read_text()
+    proto.policy_overrides = {"horizon": 8}
+    with pytest.raises(ValueError, match=r"\['horizon'\] are not inference-time.*noise_scale"):
+        evaluate(pol, proto)
+    assert pol.config.horizon == FlowVLAConfig.tiny().horizon

@@ -32,6 +32,7 @@ def make_schedulers(c: DiffusionConfig):
 class DiffusionPolicy(Policy):
     config_class = DiffusionConfig
     name = "diffusion"
+    inference_keys = ("num_inference_steps",)
 
     def __init__(self, config: DiffusionConfig, stats: Mapping[str, Any] | None = None,
                  image_encoder: nn.Module | None = None, schedulers=None):

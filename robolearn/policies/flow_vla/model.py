@@ -141,6 +141,7 @@ class FlowVLAPolicy(Policy):
     name = "flow_vla"
     # the LM's last-layer MLP/norm never reach the loss (only its KV does), as in π0
     ddp_find_unused_parameters = True
+    inference_keys = ("noise_scale", "num_steps", "use_kv_cache")
 
     def __init__(self, config: FlowVLAConfig, stats: Mapping[str, Any] | None = None,
                  tokenizer=None, backbone_dir: str | Path | None = None):
