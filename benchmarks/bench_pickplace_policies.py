@@ -16,6 +16,10 @@ expert's actions recorded: demos that show the way back from small errors).
 ``--regrasp F`` makes a fraction F of them recovery demos: the cube slips out of the first
 grasp and the expert lifts the empty gripper, opens and grasps again.
 
+``--scene-state`` records the scene's object positions beside every step: the training
+target of ``flow_vla_scene_aux``, whose image encoder also learns to predict them (the
+policy still reads only cameras + arm state).
+
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
 which 100 demos do not cover even from privileged state (``bench_demo_scaling.py``).
@@ -47,7 +51,13 @@ from common import (ensure_store, eval_run, result_path, side_by_side, subset_st
 METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            "diffusion": ("train/diffusion", []),
            "flow_vla_pretrained": ("train/flow_vla_pretrained", []),
-           "flow_vla_random_init": ("train/flow_vla_pretrained", ["policy.pretrained_init=false"])}
+           "flow_vla_random_init": ("train/flow_vla_pretrained", ["policy.pretrained_init=false"]),
+           # perception variants: conv cells + keypoint tokens; the scene-state auxiliary
+           # loss (needs demos collected with --scene-state)
+           "flow_vla_conv_kp": ("train/flow_vla", ["policy.vision_type=conv",
+                                                   "policy.image_keypoints=true",
+                                                   "policy.image_pos_embed=true"]),
+           "flow_vla_scene_aux": ("train/flow_vla", ["policy.scene_aux_weight=1.0"])}
 DEFAULT_METHODS = ["flow_vla", "bc", "diffusion"]
 JITTER = ["env.randomization.pose_jitter=0.03"]
 
@@ -165,6 +175,9 @@ def main() -> None:
     ap.add_argument("--regrasp", type=float, default=0.0,
                     help="recovery demos: fraction whose first grasp slips and the expert "
                          "re-grasps (robolearn-collect --regrasp; 0 = none)")
+    ap.add_argument("--scene-state", action="store_true",
+                    help="record the scene's object positions in the demos (robolearn-collect "
+                         "--scene-state): the target of flow_vla_scene_aux's auxiliary loss")
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
     ap.add_argument("--out", default="runs/bench_pickplace_policies")
@@ -188,7 +201,8 @@ def main() -> None:
         spare = max(2, args.demos // (5 if args.dart else 20))
         full = ensure_store(root / "collected.zarr", ["PickPlace"], args.demos + spare,
                             list(args.env) + ["gif=false", f"dart={args.dart}",
-                                              f"regrasp={args.regrasp}"],
+                                              f"regrasp={args.regrasp}",
+                                              f"scene_state={str(args.scene_state).lower()}"],
                             preset="collect/pickplace")
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
     a = dict(vars(args))
@@ -197,7 +211,7 @@ def main() -> None:
     # 2048 of its 2400), the pretrained pair with 1 thread each, side by side (~5 samples/s:
     # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
-               "flow_vla_random_init": 9}
+               "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)

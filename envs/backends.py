@@ -32,7 +32,8 @@ class EnvBackend:
     """``(task, EnvConfig) -> env`` that :attr:`rollout` plays experts in (renders GIFs)."""
     rollout: Callable[..., tuple]
     """``(env, seed, quality=, noise=, video=, dart=) -> (steps, meta)``: one expert episode
-    (the tabletop's also takes ``regrasp=``; the collector refuses it for the others)."""
+    (the tabletop's also takes ``regrasp=`` and ``scene_state=``; the collector refuses them
+    for the others)."""
     horizon: Callable[[str], int]
     """The default episode horizon of a task (control steps)."""
     video_fps: Callable[[Any], float]

@@ -105,6 +105,8 @@ class CollectConfig:
     """Recovery demos (tabletop tasks): the fraction of expert episodes whose first grasp the
     cube slips out of, so they show the expert noticing the empty gripper and grasping again
     (0 = off)."""
+    scene_state: bool = False
+    """Also record observation.environment_state, the scene's privileged state (object positions, drawer opening) at every step (tabletop tasks): a training target for auxiliary losses (flow_vla's scene_aux_weight), never a policy input."""
     noisy_fraction: float = 0.0
     """Fraction of episodes collected with --noise (the rest clean); 1.0 = all, if noise > 0."""
     failed_fraction: float = 0.0

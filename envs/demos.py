@@ -68,7 +68,8 @@ def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float
 def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
             options: dict | None = None, success_tail: int = SUCCESS_TAIL,
-            dart: float = 0.0, regrasp: float = 0.0) -> tuple[dict, dict]:
+            dart: float = 0.0, regrasp: float = 0.0,
+            scene_state: bool = False) -> tuple[dict, dict]:
     """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
 
     Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
@@ -78,6 +79,9 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     ``regrasp``: the fraction of episodes whose first grasp the cube slips out of (4-5 cm
     across the fingers as they close), so they show the expert lifting an empty gripper,
     opening and grasping again (``meta["regrasp"]``).
+    ``scene_state``: also record ``observation.environment_state``, the scene's privileged
+    state at each observation (cube, bowl and pad positions, drawer opening; 16 values): a
+    training target for auxiliary losses, never a policy input.
     """
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
@@ -102,7 +106,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
     low, high = base.action_space.low, base.action_space.high
     perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
-    rec = {k: [] for k in ("images", "state", "action", "reward", "done", "lang", "skill")}
+    rec = {k: [] for k in ("images", "state", "scene", "action", "reward", "done", "lang",
+                           "skill")}
+    if scene_state:
+        from robolearn.envs.tabletop_env import object_state
     if video is not None:
         video.append(env.render())
     t, ended, tail_left = 0, False, None
@@ -119,6 +126,8 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
                                  low, high).astype(np.float32)
             rec["images"].append(obs.get("images", {}))
             rec["state"].append(state_vector(obs))
+            if scene_state:
+                rec["scene"].append(object_state(base.sim))
             # DART: perturb what runs, record what the expert asked for
             obs, reward, terminated, truncated, info = env.step(perturb(action))
             t += 1
@@ -147,6 +156,8 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
              K.REWARD: np.asarray(rec["reward"], np.float32),
              K.DONE: np.asarray(rec["done"], bool), K.LANGUAGE: rec["lang"],
              K.SKILL: rec["skill"]}
+    if scene_state:
+        steps[K.OBS_ENV_STATE] = np.stack(rec["scene"])
     for cam in base.cfg.cameras.names:
         steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
     meta = {K.META_TASK: task.name, K.META_INSTRUCTION: base.instruction,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 OBS = "observation"
 OBS_STATE = "observation.state"
+#: privileged scene state (object positions) a simulator can record beside the arm's state:
+#: never a policy input, only a training target (LeRobot's name for it)
+OBS_ENV_STATE = "observation.environment_state"
 OBS_IMAGES_PREFIX = "observation.images."
 ACTION = "action"
 REWARD = "reward"

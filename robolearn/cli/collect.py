@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--regrasp", type=float, default=None,
                     help="recovery demos: fraction of episodes whose first grasp slips, so "
                          "the expert re-grasps (tabletop tasks; e.g. 0.3)")
+    ap.add_argument("--scene-state", action="store_true", default=None,
+                    help="also record observation.environment_state, the scene's object "
+                         "positions (tabletop tasks): a training target, never an input")
     ap.add_argument("--noisy-fraction", type=float, default=None,
                     help="fraction of episodes with --noise (default: all if --noise > 0)")
     ap.add_argument("--failed-fraction", type=float, default=None,
@@ -73,7 +76,7 @@ def resolve_config(args: argparse.Namespace):
         cfg = CollectConfig()
     flags = {"tasks": args.tasks, "episodes": args.episodes, "out": args.out, "seed": args.seed,
              "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart,
-             "regrasp": args.regrasp}
+             "regrasp": args.regrasp, "scene_state": args.scene_state}
     for k, v in flags.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -108,6 +111,10 @@ def _check(cfg) -> None:
         raise SystemExit(f"error: --regrasp makes the tabletop pick expert re-grasp; "
                          f"{sorted(families - {'tabletop'})} tasks have no grasp to retry "
                          "(collect them without --regrasp)")
+    if cfg.scene_state and families != {"tabletop"}:
+        raise SystemExit(f"error: --scene-state records the tabletop scene's object positions; "
+                         f"{sorted(families - {'tabletop'})} tasks have no such state (collect "
+                         "them without --scene-state)")
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
     for name in ("noisy_fraction", "failed_fraction", "regrasp"):
@@ -172,6 +179,8 @@ def collect(cfg, progress: bool = True) -> dict:
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
             extra = {"regrasp": cfg.regrasp} if cfg.regrasp else {}
+            if cfg.scene_state:
+                extra["scene_state"] = True
             steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
                                           video=frames, dart=cfg.dart, **extra)
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit

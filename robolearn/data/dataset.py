@@ -4,6 +4,8 @@ Each sample (or batch, via ``__getitems__``) is a dict:
 
 * ``observation.images.<cam>``: uint8 (n_obs, 3, H, W) - channels first, unnormalised
 * ``observation.state``: float32 (n_obs, D); ``observation.state_is_pad``: bool (n_obs,)
+* ``observation.environment_state``: float32 (n_obs, E), when the store records the
+  scene's privileged state (``robolearn-collect --scene-state``): a training target only
 * ``action``: float32 (horizon, A); ``action_is_pad``: bool (horizon,)
 * ``reward``: float32 (horizon,), ``done``: bool (horizon,) - aligned with the actions
 * ``language``, ``skill``: str at the anchor step; ``task``: str from the episode metadata
@@ -151,6 +153,9 @@ class WindowDataset:
             out[k] = torch.from_numpy(src.gather(k, w.obs))  # (B, n_obs, 3, H, W)
         out[K.OBS_STATE] = torch.from_numpy(src.gather(K.OBS_STATE, w.obs).astype(np.float32))
         out[K.pad_key(K.OBS_STATE)] = torch.from_numpy(w.obs_pad)
+        if K.OBS_ENV_STATE in src.keys:  # a training target only (auxiliary losses)
+            out[K.OBS_ENV_STATE] = torch.from_numpy(
+                src.gather(K.OBS_ENV_STATE, w.obs).astype(np.float32))
         out[K.ACTION] = torch.from_numpy(src.gather(K.ACTION, w.act).astype(np.float32))
         out[K.pad_key(K.ACTION)] = torch.from_numpy(w.act_pad)
         out[K.REWARD] = torch.from_numpy(src.gather(K.REWARD, w.act).astype(np.float32))

@@ -134,6 +134,33 @@ def test_regrasp_demos_show_a_failed_grasp_and_the_experts_second_one(tmp_path):
         main(["--task", "pusht", "--regrasp", "0.5", "--out", str(tmp_path / "never.zarr")])
 
 
+def test_scene_state_is_recorded_beside_the_state_and_served_to_training(tmp_path):
+    """--scene-state: every step also records the scene's object positions (16 values); the
+    picked cube's height rises with the lift, the arm's state is unchanged, and training
+    windows carry it (a target for auxiliary losses, not an input)."""
+    from robolearn.data.dataset import WindowDataset
+    from robolearn.envs.scene import CUBES
+    from robolearn.envs.tabletop_env import OBJECT_STATE_DIM
+
+    metas, eps = _two_picks(tmp_path, "scene", "--scene-state")
+    _, plain = _two_picks(tmp_path, "plain")
+    for meta, ep, p in zip(metas, eps, plain):
+        scene = ep[K.OBS_ENV_STATE]
+        assert scene.shape == (len(ep[K.ACTION]), OBJECT_STATE_DIM)
+        np.testing.assert_array_equal(ep[K.OBS_STATE], p[K.OBS_STATE])
+        cube = list(CUBES).index(meta["task_args"]["obj"])  # the sim's cube order
+        z = scene[:, 3 * cube + 2]
+        assert z[-1] > z[0] + 0.05  # the named cube was lifted
+        others = [c for c in range(3) if c != cube]
+        assert all(abs(scene[-1, 3 * c + 2] - scene[0, 3 * c + 2]) < 0.01 for c in others)
+    ds = WindowDataset(str(tmp_path / "scene.zarr"), n_obs=2, horizon=4, images=False)
+    assert ds[5][K.OBS_ENV_STATE].shape == (2, OBJECT_STATE_DIM)
+    assert K.OBS_ENV_STATE not in WindowDataset(str(tmp_path / "plain.zarr"), n_obs=2,
+                                                horizon=4, images=False)[5]
+    with pytest.raises(SystemExit, match="have no such state"):
+        main(["--task", "pusht", "--scene-state", "--out", str(tmp_path / "never.zarr")])
+
+
 def test_bad_arguments_are_clear(capsys):
     with pytest.raises(SystemExit, match="unknown task"):
         main(["--task", "Juggle", "--episodes", "1", "--out", "/tmp/never.zarr"])

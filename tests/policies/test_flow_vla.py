@@ -171,6 +171,51 @@ def test_conv_keypoint_tokens_and_image_positions_join_the_prefix_and_learn():
         build("flow_vla", image_keypoints=True)
 
 
+def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
+    """scene_aux_weight: a head on the pooled cameras + state regresses the scene state (a
+    function of the image here); it learns, it adds to the loss, and inference does not
+    need the scene state. Without it in the stats the config names the collector flag."""
+    import pytest
+
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+    from robolearn.policies.testing import dataset_for
+
+    cfg = FlowVLAConfig.tiny()
+    cfg.scene_aux_weight = 1.0
+    ds = dataset_for(cfg, n_episodes=4)
+    stats = ds.stats()
+    with pytest.raises(ValueError, match="robolearn-collect --scene-state"):
+        FlowVLAConfig(**{**cfg.to_dict()}).resolve_features(stats, ds.image_keys)
+    batch = ds.batch(8)
+    key = cfg.image_keys[0] if cfg.image_keys else ds.image_keys[0]
+    # the "scene": each image's mean colour per channel (what an encoder can see)
+    scene = batch[key].float().mean((-1, -2)) / 255.0  # (B, n_obs, 3)
+    batch[K.OBS_ENV_STATE] = scene
+    flat = scene.reshape(-1, 3).numpy()
+    stats[K.OBS_ENV_STATE] = {"mean": flat.mean(0).tolist(), "std": (flat.std(0) + 1e-3).tolist()}
+    cfg.resolve_features(stats, ds.image_keys)
+    assert cfg.scene_state_dim == 3
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats)
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        out = policy(batch)
+        first = first if first is not None else out["scene_loss"].item()
+        assert torch.allclose(out["loss"], out["flow_loss"] + out["scene_loss"])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert out["scene_loss"].item() < 0.5 * first
+    policy.eval()
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+    assert policy.predict_action_chunk(obs).shape == (8, cfg.horizon, cfg.action_dim)
+    with pytest.raises(KeyError, match="--scene-state"):
+        policy.train()
+        policy(obs)
+
+
 def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
     policy, ds = build("flow_vla")
     policy.eval()

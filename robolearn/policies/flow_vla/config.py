@@ -39,6 +39,10 @@ class FlowVLAConfig(PolicyConfig):
     """Add a learned embedding per camera and image token to the image tokens: conv cells have no position of their own (SigLIP patches do, but not which camera they come from)."""
     image_keypoints: bool = False
     """vision_type=conv: one more prefix token per camera holding the spatial-softmax keypoints of its last feature map (the expected 2-D image position of each channel, Levine et al. / Diffusion Policy): image coordinates finer than the 6 x 6 cells, which a grasp needs."""
+    scene_aux_weight: float = 0.0
+    """Training only: weight of an auxiliary loss that predicts the scene's privileged state (observation.environment_state: object positions, recorded by robolearn-collect --scene-state) from the pooled camera features and the arm's state, so the image encoder learns where the objects are (0 = off). The policy never reads that state: inference needs cameras and arm state only."""
+    scene_state_dim: int = 0
+    """Size of observation.environment_state (0 = take it from the dataset stats when scene_aux_weight > 0)."""
     patch_size: int = 24
     """SigLIP patch size (image_size must be a multiple; 96/24 = 4x4 = 16 tokens per camera)."""
     vision_width: int = 128
@@ -98,8 +102,28 @@ class FlowVLAConfig(PolicyConfig):
                    lm_heads=2, lm_kv_heads=1, head_dim=16, lm_mlp=64, expert_width=16,
                    expert_mlp=32, num_steps=3)
 
+    def resolve_features(self, stats, image_keys=None):
+        super().resolve_features(stats, image_keys)
+        if self.scene_aux_weight > 0 and self.scene_state_dim <= 0:
+            from robolearn import keys as K
+
+            if K.OBS_ENV_STATE not in stats:
+                raise ValueError(
+                    f"scene_aux_weight={self.scene_aux_weight} needs the scene state "
+                    f"({K.OBS_ENV_STATE}) in the training store, which has none: collect "
+                    "the demos with robolearn-collect --scene-state, or set "
+                    "policy.scene_aux_weight=0")
+            self.scene_state_dim = len(stats[K.OBS_ENV_STATE]["mean"])
+        return self
+
     def validate(self) -> None:
         super().validate()
+        if self.scene_aux_weight < 0:
+            raise ValueError(f"scene_aux_weight must be >= 0 (0 = off), got "
+                             f"{self.scene_aux_weight}")
+        if self.scene_aux_weight > 0 and not self.image_keys:
+            raise ValueError("scene_aux_weight > 0 trains the image encoder to see the scene; "
+                             "this policy reads no camera (set it to 0)")
         if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
             raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
                              f"{self.vision_type!r}")

@@ -165,6 +165,15 @@ class FlowVLAPolicy(Policy):
                           if c.image_pos_embed and n_cams else None)
         self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
                               if c.image_keypoints and n_cams else None)
+        self.scene_head = self.scene_norm = None
+        if c.scene_aux_weight > 0:  # training-only head: pooled cameras + state -> scene
+            from robolearn.policies.normalize import Normalizer
+
+            self.scene_norm = Normalizer({K.OBS_ENV_STATE: "mean_std"},
+                                         {K.OBS_ENV_STATE: c.scene_state_dim}, stats)
+            d_in = n_cams * self.vision.out_dim + c.state_dim
+            self.scene_head = nn.Sequential(nn.Linear(d_in, 256), nn.SiLU(),
+                                            nn.Linear(256, c.scene_state_dim))
         # optional learned state MLP (state_encoder_dim > 0): the one train/pretrain pretrains
         # and encoder_init moves in; it reads this arm's state_dim, not the padded state
         self.state_encoder = (mlp_state_encoder(c.state_dim, c.state_encoder_dim)
@@ -291,8 +300,10 @@ class FlowVLAPolicy(Policy):
         return {"image_encoder": None, "state_encoder": self.state_encoder}
 
     # ---- prefix ---------------------------------------------------------------------------
-    def embed_prefix(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images + instruction + state -> embeddings (B, P, lm_width), valid mask (B, P)."""
+    def embed_prefix(self, obs: Mapping[str, Any], pooled: list | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images + instruction + state -> embeddings (B, P, lm_width), valid mask (B, P).
+        ``pooled``: a list that receives each camera's pooled image features (B, out_dim)."""
         c = self.config
         state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
         state = state[:, -1] if state.ndim == 3 else state  # current step
@@ -308,11 +319,15 @@ class FlowVLAPolicy(Policy):
                 shift = c.image_shift_px if self.training else 0
                 imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
             feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
+            pool = self.vision.pool(feats) if (pooled is not None or
+                                               self.keypoint_proj is not None) else None
+            if pooled is not None:
+                pooled.extend(pool.view(len(imgs), b, -1).unbind(0))
             emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
             if self.image_pos is not None:
                 emb = emb + self.image_pos[:, None]
             if self.keypoint_proj is not None:  # + one keypoint token per camera
-                kp = self.keypoint_proj(self.vision.pool(feats)).view(len(imgs), b, 1, -1)
+                kp = self.keypoint_proj(pool).view(len(imgs), b, 1, -1)
                 emb = torch.cat([emb, kp], 2)
             tokens.append(emb.transpose(0, 1).flatten(1, 2))
             masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
@@ -391,14 +406,32 @@ class FlowVLAPolicy(Policy):
         x_t = tt * noise + (1 - tt) * actions
         target = noise - actions
         # 3. predict the velocity from the prefix cache; loss on real steps and real dims
-        emb, pmask = self.embed_prefix(batch)
+        pooled = [] if self.scene_head is not None else None
+        emb, pmask = self.embed_prefix(batch, pooled)
         v = self.velocity(self.prefix_cache(emb, pmask), pmask, x_t, t)
         keep = dim_mask[:, None, :].float().expand_as(v)
         act_pad = batch.get(K.pad_key(K.ACTION))
         if act_pad is not None:
             keep = keep * (~act_pad.to(v.device))[:, :, None].float()
         loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
-        return {"loss": loss}
+        if self.scene_head is None:
+            return {"loss": loss}
+        scene = self._scene_loss(batch, pooled)
+        return {"loss": loss + c.scene_aux_weight * scene, "flow_loss": loss.detach(),
+                "scene_loss": scene.detach()}
+
+    def _scene_loss(self, batch: Mapping[str, Any], pooled: list) -> torch.Tensor:
+        """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
+        if K.OBS_ENV_STATE not in batch:
+            raise KeyError(f"scene_aux_weight > 0 needs {K.OBS_ENV_STATE} in the batch: train "
+                           "on a store collected with robolearn-collect --scene-state")
+        target = torch.as_tensor(batch[K.OBS_ENV_STATE]).to(self.device).float()
+        target = self.scene_norm.normalize(K.OBS_ENV_STATE, target[:, -1] if target.ndim == 3
+                                           else target)
+        state = torch.as_tensor(batch[K.OBS_STATE]).to(self.device).float()
+        state = self.normalizer.normalize(K.OBS_STATE, state[:, -1] if state.ndim == 3 else state)
+        pred = self.scene_head(torch.cat(pooled + [state], -1))
+        return F.mse_loss(pred, target)
 
     def _scheduler(self):
         from diffusers import FlowMatchEulerDiscreteScheduler
