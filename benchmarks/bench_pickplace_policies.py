@@ -88,7 +88,8 @@ def job(method: str, a: dict) -> dict:
         steps = a["max_steps"][method]
         over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={a['minutes']}",
                 f"save_every={steps}", f"seed={a['seed']}", *extra]
-        if method.startswith("flow_vla_"):  # a few hundred steps: warm up over a tenth
+        if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:
+            # warm up over a tenth (the other flow_vla variants keep the preset's, as flow_vla)
             over.append(f"optim.warmup_steps={max(1, steps // 10)}")
         row = train_and_eval(preset, over, run, "PickPlace", a["trials"],
                              eval_preset="eval/default", extra={"method": method},
@@ -205,6 +206,14 @@ def main() -> None:
                                               f"scene_state={str(args.scene_state).lower()}"],
                             preset="collect/pickplace")
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
+    if "flow_vla_scene_aux" in args.methods:
+        from robolearn import keys as K
+        from robolearn.data.store import TrajectoryStore
+
+        if K.OBS_ENV_STATE not in TrajectoryStore.open(args.store).schema:
+            raise SystemExit(f"error: flow_vla_scene_aux trains on the scene state, which "
+                             f"{args.store} does not record: collect with --scene-state "
+                             "(into a new --out folder)")
     a = dict(vars(args))
     # step caps so the cosine schedule ends near the budget: steps per minute measured here
     # with 2 threads (flow_vla 7024 in 60 min, bc ~66/min; diffusion stopped by the budget at
