@@ -26,13 +26,23 @@ def policy_overrides(policy, overrides: Mapping[str, Any]):
     saved = {k: getattr(c, k) for k in overrides}
     try:
         for k, v in overrides.items():
-            old = saved[k]
-            setattr(c, k, type(old)(v) if isinstance(old, (int, float, bool)) else v)
+            setattr(c, k, _same_type(k, saved[k], v))
         c.validate()
         yield
     finally:
         for k, v in saved.items():
             setattr(c, k, v)
+
+
+def _same_type(key: str, old: Any, value: Any) -> Any:
+    """``value`` as the type of the setting it replaces; refuses lossy or odd conversions."""
+    kind = type(old)
+    ok = (isinstance(value, bool) if kind is bool else
+          isinstance(value, (int, float)) and not isinstance(value, bool)
+          and (kind is float or float(value).is_integer()) if kind in (int, float) else True)
+    if not ok:
+        raise ValueError(f"policy_overrides.{key}={value!r}: expected a {kind.__name__}")
+    return kind(value) if kind in (int, float) else value
 
 
 def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool = False,

@@ -18,6 +18,7 @@ and ``stats.json`` - never pickles.
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -27,6 +28,8 @@ from torch import nn
 
 from robolearn import keys as K
 from robolearn.policies.config import PolicyConfig
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -43,6 +46,9 @@ class Policy(nn.Module):
     #: config fields that only change how a trained policy acts (an evaluation may set
     #: them: EvalProtocol.policy_overrides); every other field shapes what was learned
     inference_keys: ClassVar[tuple[str, ...]] = ()
+    #: weights an init_from source may lack, or hold when this policy does not (optional
+    #: add-ons such as training-only heads): they start fresh / are left out
+    optional_weights: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: PolicyConfig, stats: Mapping[str, Any] | None = None):
         super().__init__()
@@ -203,12 +209,19 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     if src.name != policy.name:
         raise ValueError(f"{path} holds a {src.name} policy; init_from needs a {policy.name} one")
     mine, theirs = policy.state_dict(), src.state_dict()
-    bad = mismatched_keys(mine, theirs)
+    optional = lambda k: k.startswith(policy.optional_weights)  # noqa: E731
+    fresh = [k for k in mine if k not in theirs and optional(k)]
+    theirs = {k: v for k, v in theirs.items() if k in mine or not optional(k)}
+    bad = mismatched_keys({k: v for k, v in mine.items() if k not in fresh}, theirs)
+    bad += sorted(set(theirs) - set(mine))
     if bad:
         raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
                          f"use the pretraining run's policy sizes")
-    policy.load_state_dict(theirs)
-    return len(mine)
+    if fresh:
+        log.info("init_from %s: %d optional tensors start fresh (%s)", path, len(fresh),
+                 ", ".join(sorted({k.split('.')[0] for k in fresh})))
+    policy.load_state_dict(theirs, strict=not fresh)
+    return len(mine) - len(fresh)
 
 
 #: action spaces robolearn's env backends take (``EnvBackend.action_space``)

@@ -308,3 +308,9 @@ def test_policy_overrides_apply_during_the_evaluation_only_and_are_reported(_ass
     with pytest.raises(ValueError, match=r"\['horizon'\] are not inference-time.*noise_scale"):
         evaluate(pol, proto)
     assert pol.config.horizon == FlowVLAConfig.tiny().horizon
+    for bad, match in (({"num_steps": 2.5}, "expected a int"),
+                       ({"noise_scale": -1.0}, "noise_scale >= 0")):
+        proto.policy_overrides = bad
+        with pytest.raises(ValueError, match=match):
+            evaluate(pol, proto)
+    assert (pol.config.noise_scale, pol.config.num_steps) == (1.0, 3)

@@ -189,8 +189,12 @@ def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
         FlowVLAConfig(**{**cfg.to_dict()}).resolve_features(stats, ds.image_keys)
     batch = ds.batch(8)
     key = cfg.image_keys[0] if cfg.image_keys else ds.image_keys[0]
-    # the "scene": each image's mean colour per channel (what an encoder can see)
-    scene = batch[key].float().mean((-1, -2)) / 255.0  # (B, n_obs, 3)
+    # the "scene": a random colour offset per sample, added to its images: only the camera
+    # sees it (the synthetic images otherwise follow the state, which the head also reads)
+    offset = torch.randint(0, 80, (8, 1, 3, 1, 1), generator=torch.Generator().manual_seed(1))
+    for k in ds.image_keys:
+        batch[k] = (batch[k].int() + offset).clamp(0, 255).to(torch.uint8)
+    scene = offset[:, :, :, 0, 0].float().expand(-1, batch[key].shape[1], -1) / 80.0
     batch[K.OBS_ENV_STATE] = scene
     flat = scene.reshape(-1, 3).numpy()
     stats[K.OBS_ENV_STATE] = {"mean": flat.mean(0).tolist(), "std": (flat.std(0) + 1e-3).tolist()}
@@ -198,6 +202,11 @@ def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
     assert cfg.scene_state_dim == 3
     torch.manual_seed(0)
     policy = FlowVLAPolicy(cfg, stats)
+    pooled = []  # the scene loss alone reaches the image encoder
+    policy.embed_prefix(batch, pooled)
+    policy._scene_loss(batch, pooled).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.vision.parameters())
+    policy.zero_grad()
     opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
     first = None
     for _ in range(30):
@@ -228,3 +237,23 @@ def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
     assert torch.allclose(a, zero)
     c.noise_scale = 1.0
     assert not torch.allclose(policy.predict_action_chunk(batch), a)
+
+
+def test_init_from_adds_or_drops_the_optional_perception_weights(tmp_path):
+    """Fine-tuning a plain conv flow_vla into one with keypoint tokens / image positions
+    copies every shared weight and starts the add-ons fresh; the reverse drops them."""
+    from robolearn.policies.base import init_from_checkpoint
+
+    kw = dict(vision_type="conv", conv_channels=[8, 16])
+    plain, _ = build("flow_vla", seed=0, **kw)
+    plain.save_pretrained(tmp_path / "plain")
+    rich, _ = build("flow_vla", seed=1, image_keypoints=True, image_pos_embed=True, **kw)
+    pos = rich.image_pos.detach().clone()
+    n = init_from_checkpoint(rich, tmp_path / "plain")
+    assert n == len(plain.state_dict())
+    assert torch.equal(rich.image_proj.weight, plain.image_proj.weight)
+    assert torch.equal(rich.image_pos, pos)  # fresh, not copied
+    rich.save_pretrained(tmp_path / "rich")
+    back, _ = build("flow_vla", seed=2, **kw)
+    assert init_from_checkpoint(back, tmp_path / "rich") == len(back.state_dict())
+    assert torch.equal(back.image_proj.weight, plain.image_proj.weight)

@@ -57,3 +57,6 @@ class DiffusionConfig(PolicyConfig):
         if self.horizon % 2 ** (len(self.down_dims) - 1):
             raise ValueError(f"horizon {self.horizon} must be divisible by 2**(len(down_dims)-1) = "
                              f"{2 ** (len(self.down_dims) - 1)}; change horizon or down_dims")
+        if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
+            raise ValueError(f"num_inference_steps must be in [1, num_train_timesteps="
+                             f"{self.num_train_timesteps}], got {self.num_inference_steps}")

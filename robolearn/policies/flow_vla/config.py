@@ -121,6 +121,13 @@ class FlowVLAConfig(PolicyConfig):
         if self.scene_aux_weight < 0:
             raise ValueError(f"scene_aux_weight must be >= 0 (0 = off), got "
                              f"{self.scene_aux_weight}")
+        if self.num_steps < 1 or self.noise_scale < 0:
+            raise ValueError(f"num_steps must be >= 1 and noise_scale >= 0, got "
+                             f"{self.num_steps} and {self.noise_scale}")
+        if self.scene_aux_weight > 0 and self.scene_state_dim <= 0:
+            raise ValueError("scene_aux_weight > 0 needs scene_state_dim: resolve the config's "
+                             "features from the stats of a store collected with "
+                             "robolearn-collect --scene-state")
         if self.scene_aux_weight > 0 and not self.image_keys:
             raise ValueError("scene_aux_weight > 0 trains the image encoder to see the scene; "
                              "this policy reads no camera (set it to 0)")

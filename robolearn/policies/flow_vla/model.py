@@ -2,7 +2,8 @@
 
 Layout of one forward pass::
 
-    prefix  = [SigLIP patch tokens of every camera | instruction tokens | state token]
+    prefix  = [SigLIP patch tokens (or conv cells [+ keypoint token]) of every camera |
+               instruction tokens | state token]
               -> language model (bidirectional over the prefix) -> per-layer KV cache
     suffix  = [H noisy action tokens, each fused with the flow time]
               -> action expert (same layer count / KV layout as the LM, own smaller
@@ -14,6 +15,10 @@ target velocity ``noise - actions`` and ``t ~ Beta(1.5, 1)`` (π0's emphasis on 
 times).  Inference integrates from ``t = 1`` (noise) to ``t = 0`` with
 ``num_steps`` Euler steps (diffusers' ``FlowMatchEulerDiscreteScheduler``, which uses
 the same convention); the prefix and its KV cache are computed once per chunk.
+
+Optionally (``scene_aux_weight``) a training-only head regresses the scene's privileged
+object positions from the pooled camera features and the arm's state, so the image
+encoder learns where the objects are; inference never needs that state.
 
 State and actions are zero-padded to ``max_state_dim`` / ``max_action_dim`` and the
 padded action dims are masked out of the loss, so arms of different sizes share one
@@ -142,6 +147,8 @@ class FlowVLAPolicy(Policy):
     # the LM's last-layer MLP/norm never reach the loss (only its KV does), as in π0
     ddp_find_unused_parameters = True
     inference_keys = ("noise_scale", "num_steps", "use_kv_cache")
+    # perception add-ons and the training-only scene head: fine-tuning may add or drop them
+    optional_weights = ("image_pos", "keypoint_proj.", "scene_head.", "scene_norm.")
 
     def __init__(self, config: FlowVLAConfig, stats: Mapping[str, Any] | None = None,
                  tokenizer=None, backbone_dir: str | Path | None = None):
