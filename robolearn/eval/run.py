@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 def policy_overrides(policy, overrides: Mapping[str, Any]):
     """Set inference-time config fields of ``policy`` (its ``inference_keys``) for the
     duration of the block, then restore them (the trainer evaluates its live policy)."""
+    if not overrides:  # nothing to set (duck-typed policies need no config.validate)
+        yield
+        return
     allowed = tuple(getattr(policy, "inference_keys", ()))
     bad = sorted(set(overrides) - set(allowed))
     if bad:
