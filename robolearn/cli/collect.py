@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: collection options only the tabletop backend's rollout takes, and what they need there
+TABLETOP_ONLY = {"regrasp": "makes the tabletop pick expert re-grasp (a grasp to retry)",
+                 "scene_state": "records the tabletop scene's object positions (such state)"}
+
+
 def resolve_config(args: argparse.Namespace):
     """Preset (or schema defaults) <- key=value overrides <- explicit flags."""
     from robolearn.envs.config import CollectConfig
@@ -107,14 +112,11 @@ def _check(cfg) -> None:
         families = {b.name for b in backends_for(cfg.tasks)}
     except KeyError as e:
         raise SystemExit(f"error: {e.args[0]}") from None
-    if cfg.regrasp and families != {"tabletop"}:
-        raise SystemExit(f"error: --regrasp makes the tabletop pick expert re-grasp; "
-                         f"{sorted(families - {'tabletop'})} tasks have no grasp to retry "
-                         "(collect them without --regrasp)")
-    if cfg.scene_state and families != {"tabletop"}:
-        raise SystemExit(f"error: --scene-state records the tabletop scene's object positions; "
-                         f"{sorted(families - {'tabletop'})} tasks have no such state (collect "
-                         "them without --scene-state)")
+    for name, why in TABLETOP_ONLY.items():
+        if getattr(cfg, name) and families != {"tabletop"}:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(f"error: {flag} {why}; {sorted(families - {'tabletop'})} tasks "
+                             f"have none (collect them without {flag})")
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
     for name in ("noisy_fraction", "failed_fraction", "regrasp"):
@@ -178,9 +180,7 @@ def collect(cfg, progress: bool = True) -> dict:
             quality = choose_quality(np.random.default_rng([seed, 104729]), cfg.noise,
                                      cfg.noisy_fraction, cfg.failed_fraction)
             frames: list | None = [] if want_gif and quality == "expert" else None
-            extra = {"regrasp": cfg.regrasp} if cfg.regrasp else {}
-            if cfg.scene_state:
-                extra["scene_state"] = True
+            extra = {k: getattr(cfg, k) for k in TABLETOP_ONLY if getattr(cfg, k)}
             steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
                                           video=frames, dart=cfg.dart, **extra)
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit

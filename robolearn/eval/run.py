@@ -40,12 +40,13 @@ def policy_overrides(policy, overrides: Mapping[str, Any]):
 def _same_type(key: str, old: Any, value: Any) -> Any:
     """``value`` as the type of the setting it replaces; refuses lossy or odd conversions."""
     kind = type(old)
-    ok = (isinstance(value, bool) if kind is bool else
-          isinstance(value, (int, float)) and not isinstance(value, bool)
-          and (kind is float or float(value).is_integer()) if kind in (int, float) else True)
-    if not ok:
+    if kind not in (bool, int, float):
+        return value
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (kind is bool and not isinstance(value, bool)) or (kind is not bool and not number) \
+            or (kind is int and not float(value).is_integer()):
         raise ValueError(f"policy_overrides.{key}={value!r}: expected a {kind.__name__}")
-    return kind(value) if kind in (int, float) else value
+    return kind(value)
 
 
 def evaluate(policy, protocol, out_dir: str | Path | None = None, progress: bool = False,

@@ -130,7 +130,7 @@ def test_regrasp_demos_show_a_failed_grasp_and_the_experts_second_one(tmp_path):
     assert all(len(r[K.ACTION]) > len(c[K.ACTION]) + 15 for r, c in zip(rg, clean))
     with pytest.raises(SystemExit, match="regrasp must be in"):
         main(["--task", "Pick", "--regrasp", "2", "--out", str(tmp_path / "never.zarr")])
-    with pytest.raises(SystemExit, match="no grasp to retry"):
+    with pytest.raises(SystemExit, match="--regrasp makes the tabletop pick expert re-grasp"):
         main(["--task", "pusht", "--regrasp", "0.5", "--out", str(tmp_path / "never.zarr")])
 
 
@@ -157,7 +157,7 @@ def test_scene_state_is_recorded_beside_the_state_and_served_to_training(tmp_pat
     assert ds[5][K.OBS_ENV_STATE].shape == (2, OBJECT_STATE_DIM)
     assert K.OBS_ENV_STATE not in WindowDataset(str(tmp_path / "plain.zarr"), n_obs=2,
                                                 horizon=4, images=False)[5]
-    with pytest.raises(SystemExit, match="have no such state"):
+    with pytest.raises(SystemExit, match="--scene-state records the tabletop"):
         main(["--task", "pusht", "--scene-state", "--out", str(tmp_path / "never.zarr")])
 
 
