@@ -135,7 +135,8 @@ def measure(args, ckpt: str, hz: float, env: dict) -> dict:
     spec = NodeSpec("policy_node", "policy", ["policy.yaml"],
                     {"checkpoint": ckpt, "control_hz": float(hz), "autostart": True,
                      "instruction": "pick up the red block", "max_age": 1.0}, namespace=ns)
-    pol = subprocess.Popen(command(spec), env=env, stdout=subprocess.PIPE,
+    # output to a file, not an unread pipe: a full pipe would block the node mid-run
+    pol = subprocess.Popen(command(spec), env=env, stdout=tempfile.TemporaryFile(),
                            stderr=subprocess.STDOUT)
     node = rclpy.create_node("bench_probe", namespace=ns)
     got = {"js": 0, "cmd": 0}
@@ -170,7 +171,7 @@ def measure(args, ckpt: str, hz: float, env: dict) -> dict:
     node.destroy_node()
     pol.send_signal(signal.SIGINT)
     try:
-        pol.communicate(timeout=20)
+        pol.wait(timeout=20)
     except subprocess.TimeoutExpired:
         pol.kill()
     secs = sent["seconds"]

@@ -270,6 +270,8 @@ class NerfNode(Node):
     def _monitor(self) -> None:
         next_render = time.monotonic() + (1.0 / self.render_hz if self.render_hz > 0 else 0)
         while not self._stop.wait(1.0):
+            if not self.context.ok():
+                return  # shutting down: publishers are gone (SIGINT before destroy_node)
             c = self.client
             if c is not None and c.alive:
                 try:
@@ -288,7 +290,10 @@ class NerfNode(Node):
         try:
             r = self.client.request("render", c2w=c2w, intrinsics=intr, timeout=120.0)
         except Exception as e:  # noqa: BLE001
-            self.get_logger().warning(f"render failed: {e}", throttle_duration_sec=10.0)
+            if self.context.ok():  # a worker closed at shutdown is no render failure
+                self.get_logger().warning(f"render failed: {e}", throttle_duration_sec=10.0)
+            return
+        if not self.context.ok():
             return
         now = self.get_clock().now().nanoseconds * 1e-9
         self.pub_rgb.publish(M.image_msg(r["rgb"], now, "nerf_render"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -20,23 +21,50 @@ def spin_until(node, cond, timeout=60.0):
     return False
 
 
-def call(node, srv_type, name, request, timeout=60.0):
+def call(node, srv_type, name, request, timeout=60.0, attempts=1, log=None):
+    """Call a service and return its response. ``attempts`` > 1 (idempotent services only)
+    sends the request again when no answer came within ``timeout``: a response can be lost
+    while DDS discovery of a brand-new client is still settling on a loaded machine.
+    ``log``: a process from :func:`start` whose output tail goes into the failure message."""
     import rclpy
 
     cli = node.create_client(srv_type, name)
     assert cli.wait_for_service(timeout_sec=timeout), f"service {name} not available"
-    fut = cli.call_async(request)
-    rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
-    assert fut.done(), f"{name} did not answer"
-    return fut.result()
+    for attempt in range(attempts):
+        fut = cli.call_async(request)
+        rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
+        if fut.done():
+            if attempt:
+                print(f"{name} answered at attempt {attempt + 1}")
+            return fut.result()
+    detail = f"; the server's output ends with:\n{tail(log)}" if log is not None else ""
+    raise AssertionError(f"{name} did not answer ({attempts} x {timeout:.0f} s){detail}")
+
+
+def tail(proc, n: int = 3000) -> str:
+    """The last ``n`` bytes a running :func:`start` process wrote, read without moving the
+    file offset that the process shares (pread)."""
+    fd = proc.log.fileno()
+    size = os.fstat(fd).st_size
+    return os.pread(fd, n, max(0, size - n)).decode(errors="replace")
 
 
 def start(specs, env):
-    """Start node specs (robolearn.ros_nodes.graph) as processes."""
+    """Start node specs (robolearn.ros_nodes.graph) as processes.
+
+    Their output goes to unnamed files, not pipes: a pipe that nobody reads until the end
+    fills after 64 KiB, and a node (or its NeRF worker, which shares the node's stderr) then
+    blocks in its next log line, a hang that only shows on a slow, chatty run."""
     from robolearn.ros_nodes.graph import command
 
-    return [subprocess.Popen(command(s), env={**env, "MUJOCO_GL": "egl"},
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for s in specs]
+    procs = []
+    for s in specs:
+        log = tempfile.TemporaryFile()
+        p = subprocess.Popen(command(s), env={**env, "MUJOCO_GL": "egl"},
+                             stdout=log, stderr=subprocess.STDOUT)
+        p.log = log
+        procs.append(p)
+    return procs
 
 
 def stop(procs) -> list[str]:
@@ -46,11 +74,13 @@ def stop(procs) -> list[str]:
     outs = []
     for p in procs:
         try:
-            out, _ = p.communicate(timeout=15)
+            p.wait(timeout=15)
         except subprocess.TimeoutExpired:
             p.kill()
-            out, _ = p.communicate()
-        outs.append(out.decode(errors="replace") if out else "")
+            p.wait()
+        p.log.seek(0)
+        outs.append(p.log.read().decode(errors="replace"))
+        p.log.close()
     return outs
 
 
@@ -78,4 +108,4 @@ def running(specs, env, ns_prefix: str, probe: str):
         if inited:
             rclpy.try_shutdown()
         for spec, out in zip(specs, stop(procs)):
-            print(f"---- {spec.name} ----\n{out[-3000:]}")
+            print(f"---- {spec.name} ({len(out)} characters, the last 3000) ----\n{out[-3000:]}")
