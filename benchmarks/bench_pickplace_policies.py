@@ -17,8 +17,9 @@ expert's actions recorded: demos that show the way back from small errors).
 grasp and the expert lifts the empty gripper, opens and grasps again.
 
 ``--scene-state`` records the scene's object positions beside every step: the training
-target of ``flow_vla_scene_aux``, whose image encoder also learns to predict them (the
-policy still reads only cameras + arm state).
+target of ``flow_vla_scene_aux``, whose image encoder also learns to predict them, and of
+``flow_vla_scene_token``, whose policy also reads that estimate as a prefix token (both
+still read only cameras + arm state).
 
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
@@ -57,7 +58,11 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            "flow_vla_conv_kp": ("train/flow_vla", ["policy.vision_type=conv",
                                                    "policy.image_keypoints=true",
                                                    "policy.image_pos_embed=true"]),
-           "flow_vla_scene_aux": ("train/flow_vla", ["policy.scene_aux_weight=1.0"])}
+           "flow_vla_scene_aux": ("train/flow_vla", ["policy.scene_aux_weight=1.0"]),
+           # ... and its estimate of the object positions as one more prefix token
+           "flow_vla_scene_token": ("train/flow_vla", ["policy.scene_aux_weight=1.0",
+                                                       "policy.scene_token=true"])}
+SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token")  # need --scene-state demos
 DEFAULT_METHODS = ["flow_vla", "bc", "diffusion"]
 JITTER = ["env.randomization.pose_jitter=0.03"]
 
@@ -178,7 +183,7 @@ def main() -> None:
                          "re-grasps (robolearn-collect --regrasp; 0 = none)")
     ap.add_argument("--scene-state", action="store_true",
                     help="record the scene's object positions in the demos (robolearn-collect "
-                         "--scene-state): the target of flow_vla_scene_aux's auxiliary loss")
+                         "--scene-state): the target of the flow_vla_scene_* auxiliary loss")
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
     ap.add_argument("--out", default="runs/bench_pickplace_policies")
@@ -206,12 +211,13 @@ def main() -> None:
                                               f"scene_state={str(args.scene_state).lower()}"],
                             preset="collect/pickplace")
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
-    if "flow_vla_scene_aux" in args.methods:
+    scene_methods = [m for m in args.methods if m in SCENE_METHODS]
+    if scene_methods:
         from robolearn import keys as K
         from robolearn.data.store import TrajectoryStore
 
         if K.OBS_ENV_STATE not in TrajectoryStore.open(args.store).schema:
-            raise SystemExit(f"error: flow_vla_scene_aux trains on the scene state, which "
+            raise SystemExit(f"error: {scene_methods[0]} trains on the scene state, which "
                              f"{args.store} does not record: collect with --scene-state "
                              "(into a new --out folder)")
     a = dict(vars(args))
@@ -220,7 +226,8 @@ def main() -> None:
     # 2048 of its 2400), the pretrained pair with 1 thread each, side by side (~5 samples/s:
     # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
-               "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117}
+               "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117,
+               "flow_vla_scene_token": 117}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)

@@ -171,6 +171,32 @@ def test_conv_keypoint_tokens_and_image_positions_join_the_prefix_and_learn():
         build("flow_vla", image_keypoints=True)
 
 
+def _scene_setup(**overrides):
+    """A tiny flow_vla config + batch whose "scene" (a random colour offset per sample, added
+    to its images) only the camera sees: the synthetic images otherwise follow the state,
+    which the scene head also reads."""
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.testing import dataset_for
+
+    cfg = FlowVLAConfig.tiny()
+    cfg.scene_aux_weight = 1.0
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    ds = dataset_for(cfg, n_episodes=4)
+    stats = ds.stats()
+    batch = ds.batch(8)
+    key = cfg.image_keys[0] if cfg.image_keys else ds.image_keys[0]
+    offset = torch.randint(0, 80, (8, 1, 3, 1, 1), generator=torch.Generator().manual_seed(1))
+    for k in ds.image_keys:
+        batch[k] = (batch[k].int() + offset).clamp(0, 255).to(torch.uint8)
+    scene = offset[:, :, :, 0, 0].float().expand(-1, batch[key].shape[1], -1) / 80.0
+    batch[K.OBS_ENV_STATE] = scene
+    flat = scene.reshape(-1, 3).numpy()
+    no_scene = dict(stats)
+    stats[K.OBS_ENV_STATE] = {"mean": flat.mean(0).tolist(), "std": (flat.std(0) + 1e-3).tolist()}
+    return cfg, ds, stats, no_scene, batch
+
+
 def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
     """scene_aux_weight: a head on the pooled cameras + state regresses the scene state (a
     function of the image here); it learns, it adds to the loss, and inference does not
@@ -179,32 +205,18 @@ def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
 
     from robolearn.policies.flow_vla.config import FlowVLAConfig
     from robolearn.policies.flow_vla.model import FlowVLAPolicy
-    from robolearn.policies.testing import dataset_for
 
-    cfg = FlowVLAConfig.tiny()
-    cfg.scene_aux_weight = 1.0
-    ds = dataset_for(cfg, n_episodes=4)
-    stats = ds.stats()
+    cfg, ds, stats, no_scene, batch = _scene_setup()
     with pytest.raises(ValueError, match="robolearn-collect --scene-state"):
-        FlowVLAConfig(**{**cfg.to_dict()}).resolve_features(stats, ds.image_keys)
-    batch = ds.batch(8)
-    key = cfg.image_keys[0] if cfg.image_keys else ds.image_keys[0]
-    # the "scene": a random colour offset per sample, added to its images: only the camera
-    # sees it (the synthetic images otherwise follow the state, which the head also reads)
-    offset = torch.randint(0, 80, (8, 1, 3, 1, 1), generator=torch.Generator().manual_seed(1))
-    for k in ds.image_keys:
-        batch[k] = (batch[k].int() + offset).clamp(0, 255).to(torch.uint8)
-    scene = offset[:, :, :, 0, 0].float().expand(-1, batch[key].shape[1], -1) / 80.0
-    batch[K.OBS_ENV_STATE] = scene
-    flat = scene.reshape(-1, 3).numpy()
-    stats[K.OBS_ENV_STATE] = {"mean": flat.mean(0).tolist(), "std": (flat.std(0) + 1e-3).tolist()}
+        FlowVLAConfig(**{**cfg.to_dict()}).resolve_features(no_scene, ds.image_keys)
     cfg.resolve_features(stats, ds.image_keys)
     assert cfg.scene_state_dim == 3
     torch.manual_seed(0)
     policy = FlowVLAPolicy(cfg, stats)
-    pooled = []  # the scene loss alone reaches the image encoder
-    policy.embed_prefix(batch, pooled)
-    policy._scene_loss(batch, pooled).backward()
+    plain_len = policy.embed_prefix(batch)[0].shape[1]
+    aux = {}  # the scene loss alone reaches the image encoder
+    assert policy.embed_prefix(batch, aux)[0].shape[1] == plain_len  # no token without scene_token
+    policy._scene_loss(batch, aux["scene"]).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.vision.parameters())
     policy.zero_grad()
     opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
@@ -223,6 +235,49 @@ def test_scene_aux_loss_teaches_the_image_encoder_and_stays_out_of_inference():
     with pytest.raises(KeyError, match="--scene-state"):
         policy.train()
         policy(obs)
+
+
+def test_scene_token_feeds_the_estimate_but_only_the_aux_loss_trains_it(tmp_path):
+    """scene_token: the scene head's estimate is one more prefix token at training and at
+    inference (from the cameras alone); the action loss reaches the token's projection,
+    never the head; the policy survives a save/load; the option needs the aux loss."""
+    import pytest
+
+    from robolearn.policies.base import load_policy
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, _, batch = _scene_setup(scene_token=True)
+    cfg.resolve_features(stats, ds.image_keys)
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats)
+    plain = FlowVLAPolicy(FlowVLAConfig(**{**cfg.to_dict(), "scene_token": False}), stats)
+    assert policy.embed_prefix(batch)[0].shape[1] == plain.embed_prefix(batch)[0].shape[1] + 1
+    cfg.scene_aux_weight = 0.0  # the action loss alone (the head stays built)
+    policy(batch)["loss"].backward()
+    assert policy.scene_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in policy.scene_head.parameters())
+    policy.zero_grad()
+    cfg.scene_aux_weight = 1.0
+    policy(batch)["loss"].backward()
+    assert policy.scene_head[0].weight.grad.abs().sum() > 0
+    # inference: the token comes from the cameras, so another image content moves it
+    policy.eval()
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+    tok = len(cfg.image_keys) * policy.vision.n_tokens  # right after the image tokens
+    a = policy.embed_prefix(obs)[0][:, tok]
+    key = cfg.image_keys[0]
+    moved = dict(obs, **{key: (obs[key].int() + 40).clamp(0, 255).to(torch.uint8)})
+    assert not torch.allclose(a, policy.embed_prefix(moved)[0][:, tok], atol=1e-5)
+    policy.save_pretrained(tmp_path / "p")
+    again = load_policy(tmp_path / "p")
+    again.eval()
+    torch.manual_seed(3)
+    x = policy.predict_action_chunk(obs)
+    torch.manual_seed(3)
+    assert torch.allclose(again.predict_action_chunk(obs), x, atol=1e-5)
+    with pytest.raises(ValueError, match="set scene_aux_weight > 0"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_aux_weight": 0.0}).validate()
 
 
 def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():

@@ -41,6 +41,8 @@ class FlowVLAConfig(PolicyConfig):
     """vision_type=conv: one more prefix token per camera holding the spatial-softmax keypoints of its last feature map (the expected 2-D image position of each channel, Levine et al. / Diffusion Policy): image coordinates finer than the 6 x 6 cells, which a grasp needs."""
     scene_aux_weight: float = 0.0
     """Training only: weight of an auxiliary loss that predicts the scene's privileged state (observation.environment_state: object positions, recorded by robolearn-collect --scene-state) from the pooled camera features and the arm's state, so the image encoder learns where the objects are (0 = off). The policy never reads that state: inference needs cameras and arm state only."""
+    scene_token: bool = False
+    """Feed the scene head's estimate (needs scene_aux_weight > 0) to the policy as one more prefix token: the object positions the head reads off the cameras, in the compact form a state-based policy learns from. Gradients of the action loss stop at the estimate, which the auxiliary loss alone trains. Inference still needs cameras and arm state only."""
     scene_state_dim: int = 0
     """Size of observation.environment_state (0 = take it from the dataset stats when scene_aux_weight > 0)."""
     patch_size: int = 24
@@ -128,6 +130,10 @@ class FlowVLAConfig(PolicyConfig):
             raise ValueError("scene_aux_weight > 0 needs scene_state_dim: resolve the config's "
                              "features from the stats of a store collected with "
                              "robolearn-collect --scene-state")
+        if self.scene_token and self.scene_aux_weight <= 0:
+            raise ValueError("scene_token feeds the scene head's estimate to the policy; the "
+                             "head is trained by the auxiliary loss: set scene_aux_weight > 0 "
+                             "(e.g. 1.0) or scene_token=false")
         if self.scene_aux_weight > 0 and not self.image_keys:
             raise ValueError("scene_aux_weight > 0 trains the image encoder to see the scene; "
                              "this policy reads no camera (set it to 0)")

@@ -16,9 +16,10 @@ times).  Inference integrates from ``t = 1`` (noise) to ``t = 0`` with
 ``num_steps`` Euler steps (diffusers' ``FlowMatchEulerDiscreteScheduler``, which uses
 the same convention); the prefix and its KV cache are computed once per chunk.
 
-Optionally (``scene_aux_weight``) a training-only head regresses the scene's privileged
-object positions from the pooled camera features and the arm's state, so the image
-encoder learns where the objects are; inference never needs that state.
+Optionally (``scene_aux_weight``) a head regresses the scene's privileged object
+positions from the pooled camera features and the arm's state, so the image encoder
+learns where the objects are; with ``scene_token`` its (detached) estimate also enters
+the prefix as one token. Inference never needs the privileged state.
 
 State and actions are zero-padded to ``max_state_dim`` / ``max_action_dim`` and the
 padded action dims are masked out of the loss, so arms of different sizes share one
@@ -148,7 +149,8 @@ class FlowVLAPolicy(Policy):
     ddp_find_unused_parameters = True
     inference_keys = ("noise_scale", "num_steps", "use_kv_cache")
     # perception add-ons and the training-only scene head: fine-tuning may add or drop them
-    optional_weights = ("image_pos", "keypoint_proj.", "scene_head.", "scene_norm.")
+    optional_weights = ("image_pos", "keypoint_proj.", "scene_head.", "scene_norm.",
+                        "scene_proj.")
 
     def __init__(self, config: FlowVLAConfig, stats: Mapping[str, Any] | None = None,
                  tokenizer=None, backbone_dir: str | Path | None = None):
@@ -173,7 +175,8 @@ class FlowVLAPolicy(Policy):
         self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
                               if c.image_keypoints and n_cams else None)
         self.scene_head = self.scene_norm = None
-        if c.scene_aux_weight > 0:  # training-only head: pooled cameras + state -> scene
+        if c.scene_aux_weight > 0:  # pooled cameras + state -> scene (training only,
+            # unless scene_token feeds its estimate to the prefix)
             from robolearn.policies.normalize import Normalizer
 
             self.scene_norm = Normalizer({K.OBS_ENV_STATE: "mean_std"},
@@ -181,6 +184,8 @@ class FlowVLAPolicy(Policy):
             d_in = n_cams * self.vision.out_dim + c.state_dim
             self.scene_head = nn.Sequential(nn.Linear(d_in, 256), nn.SiLU(),
                                             nn.Linear(256, c.scene_state_dim))
+        self.scene_proj = (nn.Linear(c.scene_state_dim, lw)
+                           if c.scene_token and self.scene_head is not None else None)
         # optional learned state MLP (state_encoder_dim > 0): the one train/pretrain pretrains
         # and encoder_init moves in; it reads this arm's state_dim, not the padded state
         self.state_encoder = (mlp_state_encoder(c.state_dim, c.state_encoder_dim)
@@ -307,15 +312,19 @@ class FlowVLAPolicy(Policy):
         return {"image_encoder": None, "state_encoder": self.state_encoder}
 
     # ---- prefix ---------------------------------------------------------------------------
-    def embed_prefix(self, obs: Mapping[str, Any], pooled: list | None = None
+    def embed_prefix(self, obs: Mapping[str, Any], aux: dict | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images + instruction + state -> embeddings (B, P, lm_width), valid mask (B, P).
-        ``pooled``: a list that receives each camera's pooled image features (B, out_dim)."""
+        """Images + instruction + state [+ scene estimate] -> embeddings (B, P, lm_width),
+        valid mask (B, P). ``aux``: a dict that receives the scene head's normalised estimate
+        (B, scene_state_dim) as ``"scene"`` (for the auxiliary loss)."""
         c = self.config
         state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
         state = state[:, -1] if state.ndim == 3 else state  # current step
         b = state.shape[0]
+        s = self.normalizer.normalize(K.OBS_STATE, state.float())
         tokens, masks = [], []
+        want_scene = self.scene_head is not None and (aux is not None or
+                                                      self.scene_proj is not None)
         if c.image_keys:
             imgs = []
             for key in c.image_keys:
@@ -326,10 +335,8 @@ class FlowVLAPolicy(Policy):
                 shift = c.image_shift_px if self.training else 0
                 imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
             feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
-            pool = self.vision.pool(feats) if (pooled is not None or
+            pool = self.vision.pool(feats) if (want_scene or
                                                self.keypoint_proj is not None) else None
-            if pooled is not None:
-                pooled.extend(pool.view(len(imgs), b, -1).unbind(0))
             emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
             if self.image_pos is not None:
                 emb = emb + self.image_pos[:, None]
@@ -338,13 +345,20 @@ class FlowVLAPolicy(Policy):
                 emb = torch.cat([emb, kp], 2)
             tokens.append(emb.transpose(0, 1).flatten(1, 2))
             masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
+            if want_scene:  # cameras (B, n_cams * out_dim) + state -> scene estimate
+                cams = pool.view(len(imgs), b, -1).transpose(0, 1).flatten(1)
+                scene = self.scene_head(torch.cat([cams, s], -1))
+                if aux is not None:
+                    aux["scene"] = scene
+                if self.scene_proj is not None:  # the action loss does not move the estimate
+                    tokens.append(self.scene_proj(scene.detach())[:, None])
+                    masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         texts = obs.get(K.LANGUAGE) or [""] * b
         ids, m = self.tokenizer(texts, c.max_text_tokens)
         if self.training and not self._warned_long_text and bool(m[:, -1].any()):
             self._warn_long_text(texts[int(m[:, -1].nonzero()[0])])
         tokens.append(self.lm.get_input_embeddings()(ids.to(self.device)))
         masks.append(m.to(self.device))
-        s = self.normalizer.normalize(K.OBS_STATE, state.float())
         s = self.state_encoder(s) if self.state_encoder is not None \
             else F.pad(s, (0, c.max_state_dim - s.shape[-1]))
         tokens.append(self.state_proj(s)[:, None])
@@ -413,8 +427,8 @@ class FlowVLAPolicy(Policy):
         x_t = tt * noise + (1 - tt) * actions
         target = noise - actions
         # 3. predict the velocity from the prefix cache; loss on real steps and real dims
-        pooled = [] if self.scene_head is not None else None
-        emb, pmask = self.embed_prefix(batch, pooled)
+        aux = {} if self.scene_head is not None else None
+        emb, pmask = self.embed_prefix(batch, aux)
         v = self.velocity(self.prefix_cache(emb, pmask), pmask, x_t, t)
         keep = dim_mask[:, None, :].float().expand_as(v)
         act_pad = batch.get(K.pad_key(K.ACTION))
@@ -423,11 +437,11 @@ class FlowVLAPolicy(Policy):
         loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
         if self.scene_head is None:
             return {"loss": loss}
-        scene = self._scene_loss(batch, pooled)
+        scene = self._scene_loss(batch, aux["scene"])
         return {"loss": loss + c.scene_aux_weight * scene, "flow_loss": loss.detach(),
                 "scene_loss": scene.detach()}
 
-    def _scene_loss(self, batch: Mapping[str, Any], pooled: list) -> torch.Tensor:
+    def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
         """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
         if K.OBS_ENV_STATE not in batch:
             raise KeyError(f"scene_aux_weight > 0 needs {K.OBS_ENV_STATE} in the batch: train "
@@ -435,9 +449,6 @@ class FlowVLAPolicy(Policy):
         target = torch.as_tensor(batch[K.OBS_ENV_STATE]).to(self.device).float()
         target = self.scene_norm.normalize(K.OBS_ENV_STATE, target[:, -1] if target.ndim == 3
                                            else target)
-        state = torch.as_tensor(batch[K.OBS_STATE]).to(self.device).float()
-        state = self.normalizer.normalize(K.OBS_STATE, state[:, -1] if state.ndim == 3 else state)
-        pred = self.scene_head(torch.cat(pooled + [state], -1))
         return F.mse_loss(pred, target)
 
     def _scheduler(self):
