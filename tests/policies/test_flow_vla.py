@@ -312,3 +312,17 @@ def test_init_from_adds_or_drops_the_optional_perception_weights(tmp_path):
     back, _ = build("flow_vla", seed=2, **kw)
     assert init_from_checkpoint(back, tmp_path / "rich") == len(back.state_dict())
     assert torch.equal(back.image_proj.weight, plain.image_proj.weight)
+
+
+def test_a_cut_instruction_is_warned_about_once_and_an_exact_fit_is_not(caplog):
+    """max_text_tokens=12 holds BOS + 10 bytes + EOS: a 10-character instruction fits
+    exactly (no warning), an 11-character one loses its end (one warning, naming it)."""
+    policy, ds = build("flow_vla")
+    assert policy.config.max_text_tokens == 12
+    batch = ds.batch(2)
+    with caplog.at_level("WARNING", logger="robolearn.policies.flow_vla.model"):
+        policy.embed_prefix(dict(batch, **{K.LANGUAGE: ["abcdefghij", "short"]}))
+        assert "is cut" not in caplog.text
+        for _ in range(2):
+            policy.embed_prefix(dict(batch, **{K.LANGUAGE: ["abcdefghijk", "short"]}))
+    assert caplog.text.count("is cut") == 1 and "'abcdefghijk'" in caplog.text

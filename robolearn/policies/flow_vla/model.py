@@ -356,7 +356,11 @@ class FlowVLAPolicy(Policy):
         texts = obs.get(K.LANGUAGE) or [""] * b
         ids, m = self.tokenizer(texts, c.max_text_tokens)
         if self.training and not self._warned_long_text and bool(m[:, -1].any()):
-            self._warn_long_text(texts[int(m[:, -1].nonzero()[0])])
+            # the last slot filled: cut, or an exact fit? one slot more tells
+            full = [texts[i] for i in m[:, -1].nonzero()[:, 0].tolist()]
+            cut = self.tokenizer(full, c.max_text_tokens + 1)[1][:, -1]
+            if bool(cut.any()):
+                self._warn_long_text(full[int(cut.nonzero()[0])])
         tokens.append(self.lm.get_input_embeddings()(ids.to(self.device)))
         masks.append(m.to(self.device))
         s = self.state_encoder(s) if self.state_encoder is not None \
@@ -366,12 +370,13 @@ class FlowVLAPolicy(Policy):
         return torch.cat(tokens, 1), torch.cat(masks, 1)
 
     def _warn_long_text(self, text: str) -> None:
-        """Once per policy: an instruction fills every text slot, so it (or the next longer
-        one) loses its end - often the words that say where to put the object."""
+        """Once per policy: an instruction is longer than the text slots, so it loses its
+        end - often the words that say where to put the object."""
         self._warned_long_text = True
-        log.warning("flow_vla: the instruction %r fills all policy.max_text_tokens=%d text "
-                    "tokens; longer ones are cut at that length (their ends are never seen). "
-                    "Raise policy.max_text_tokens to fit the longest instruction in the data.",
+        log.warning("flow_vla: the instruction %r is longer than policy.max_text_tokens=%d "
+                    "tokens and is cut at that length (its end is never seen, nor that of "
+                    "any longer one). Raise policy.max_text_tokens to fit the longest "
+                    "instruction in the data.",
                     text, self.config.max_text_tokens)
 
     def prefix_cache(self, emb: torch.Tensor, mask: torch.Tensor):
