@@ -128,7 +128,8 @@ class NerfNode(Node):
         self.poses = source
         self.sync = TimeSync(source, self.slop)
         self.client = None
-        self.worker_error = ""
+        self.worker_error = ""  # the worker is gone or failed: an ERROR until restarted
+        self.worker_busy = ""  # the last stats request timed out: a WARN until one answers
         self.counts = {"images": 0, "sent": 0, "unsynced": 0, "no_camera_info": 0,
                        "bad_images": 0, "throttled": 0}
         self.info: CameraInfo | None = None
@@ -268,6 +269,8 @@ class NerfNode(Node):
 
     # ------------------------------------------------------------------ outputs
     def _monitor(self) -> None:
+        from robolearn.nerf.client import NerfWorkerTimeout
+
         next_render = time.monotonic() + (1.0 / self.render_hz if self.render_hz > 0 else 0)
         while not self._stop.wait(1.0):
             if not self.context.ok():
@@ -276,6 +279,9 @@ class NerfNode(Node):
             if c is not None and c.alive:
                 try:
                     self.stats = c.request("stats", timeout=60.0)
+                    self.worker_busy = ""
+                except NerfWorkerTimeout as e:  # alive but slow: say so, do not give up
+                    self.worker_busy = str(e)
                 except Exception as e:  # noqa: BLE001
                     self.worker_error = str(e)
                 if (self.render_hz > 0 and self.last_pose is not None
@@ -310,6 +316,8 @@ class NerfNode(Node):
         level, text = DiagnosticStatus.OK, "training"
         if self.worker_error:
             level, text = DiagnosticStatus.ERROR, f"worker: {self.worker_error}"
+        elif self.worker_busy:
+            level, text = DiagnosticStatus.WARN, f"worker busy: {self.worker_busy}"
         elif self.sync.warned and self.sync.n_matched == 0:
             level, text = DiagnosticStatus.WARN, (
                 f"no image has a pose within slop={self.slop} s: training cannot start")

@@ -31,6 +31,11 @@ class NerfWorkerError(RuntimeError):
     """The worker could not start, died, or answered a request with an error."""
 
 
+class NerfWorkerTimeout(NerfWorkerError):
+    """The worker is alive but did not answer in time (busy: a long training step or
+    evaluation on a loaded machine); a later request may well succeed."""
+
+
 def default_nerf_python() -> str:
     """The interpreter with nerfstudio: ``$ROBOLEARN_NERF_PYTHON``, else ``.venv-nerf`` of
     the checkout this package runs from, else the current interpreter."""
@@ -144,8 +149,8 @@ class NerfWorkerClient:
         except TimeoutError:
             with self._pending_lock:
                 self._pending.pop(rid, None)
-            raise NerfWorkerError(f"the NeRF worker did not answer {op!r} within "
-                                  f"{timeout:.0f} s") from None
+            raise NerfWorkerTimeout(f"the NeRF worker did not answer {op!r} within "
+                                    f"{timeout:.0f} s") from None
         if not reply.get("ok", False):
             raise NerfWorkerError(f"{op} failed: {reply.get('error')}")
         return reply

@@ -13,7 +13,8 @@ Messages (maps; arrays in the openpi wire format of :mod:`robolearn.serving.wire
 - ``{"op": "frame", "rgb", "c2w" (OpenGL, world m), "intrinsics" [fx, fy, cx, cy, w, h],
   "t", "depth"?}``: queued and ingested between training steps; no reply.
 - ``{"op": "stats" | "render" | "evaluate" | "save" | "close", "id", ...}``: answered with
-  ``{"id", "ok", ...}`` (``ok: false`` with ``error`` when it failed).
+  ``{"id", "ok", ...}`` (``ok: false`` with ``error`` when it failed). ``stats`` is answered
+  at once by the reading thread; the others between training steps.
 
 The first message must be ``{"op": "init", "config": NerfBridgeConfig as a map,
 "work_dir"}``; the worker answers ``{"op": "ready"}`` once nerfstudio is set up.
@@ -93,6 +94,12 @@ class Worker:
     def reader(self, stream: BinaryIO) -> None:
         while True:
             msg = read_message(stream)
+            if isinstance(msg, dict) and msg.get("op") == "stats":
+                # counters only: answered here at once, not after the current training
+                # step or evaluation (which can take minutes on a loaded CPU)
+                write_message(self.out, {"id": msg.get("id"), "ok": True, **self.stats()},
+                              self.lock)
+                continue
             self.inbox.put(msg)
             if msg is None:
                 return
