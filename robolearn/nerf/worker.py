@@ -126,9 +126,7 @@ class Worker:
             return True
         reply: dict = {"id": msg.get("id"), "ok": True}
         try:
-            if op == "stats":
-                reply.update(self.stats())
-            elif op == "render":
+            if op == "render":
                 from robolearn.nerf.frames import Intrinsics
 
                 k = msg["intrinsics"]

@@ -21,24 +21,19 @@ def spin_until(node, cond, timeout=60.0):
     return False
 
 
-def call(node, srv_type, name, request, timeout=60.0, attempts=1, log=None):
-    """Call a service and return its response. ``attempts`` > 1 (idempotent services only)
-    sends the request again when no answer came within ``timeout``: a response can be lost
-    while DDS discovery of a brand-new client is still settling on a loaded machine.
-    ``log``: a process from :func:`start` whose output tail goes into the failure message."""
+def call(node, srv_type, name, request, timeout=60.0, log=None):
+    """Call a service and return its response. ``log``: a process from :func:`start` whose
+    output tail goes into the failure message."""
     import rclpy
 
     cli = node.create_client(srv_type, name)
     assert cli.wait_for_service(timeout_sec=timeout), f"service {name} not available"
-    for attempt in range(attempts):
-        fut = cli.call_async(request)
-        rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
-        if fut.done():
-            if attempt:
-                print(f"{name} answered at attempt {attempt + 1}")
-            return fut.result()
-    detail = f"; the server's output ends with:\n{tail(log)}" if log is not None else ""
-    raise AssertionError(f"{name} did not answer ({attempts} x {timeout:.0f} s){detail}")
+    fut = cli.call_async(request)
+    rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
+    if not fut.done():
+        detail = f"; the server's output ends with:\n{tail(log)}" if log is not None else ""
+        raise AssertionError(f"{name} did not answer within {timeout:.0f} s{detail}")
+    return fut.result()
 
 
 def tail(proc, n: int = 3000) -> str:
