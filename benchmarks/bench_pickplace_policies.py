@@ -19,7 +19,11 @@ grasp and the expert lifts the empty gripper, opens and grasps again.
 ``--scene-state`` records the scene's object positions beside every step: the training
 target of ``flow_vla_scene_aux``, whose image encoder also learns to predict them, and of
 ``flow_vla_scene_token``, whose policy also reads that estimate as a prefix token (both
-still read only cameras + arm state).
+still read only cameras + arm state). ``flow_vla_scene_pretrained`` (the same token) first
+trains the image encoder + scene head on labelled frames of ``--frames-episodes`` more
+layouts (``robolearn-collect --scene-frames``: perception data collected apart from the
+demos, whose actions are never learned; collection is not timed), for
+``--perception-minutes`` of the budget, then the policy from that run for the rest.
 
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
@@ -44,8 +48,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import (ensure_store, eval_run, result_path, side_by_side, subset_store,
-                    train_and_eval)
+from common import (ensure_store, eval_run, one_thread, result_path, side_by_side,
+                    subset_store, train_and_eval)
 
 # method -> (training preset, its overrides); the first three are the issue's comparison,
 # the last two the pretrained tiny VLA against the same architecture from random init
@@ -61,10 +65,19 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            "flow_vla_scene_aux": ("train/flow_vla", ["policy.scene_aux_weight=1.0"]),
            # ... and its estimate of the object positions as one more prefix token
            "flow_vla_scene_token": ("train/flow_vla", ["policy.scene_aux_weight=1.0",
-                                                       "policy.scene_token=true"])}
-SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token")  # need --scene-state demos
+                                                       "policy.scene_token=true"]),
+           # ... after a perception stage on labelled frames of many more layouts
+           # (--frames-episodes, not demos): the budget covers both stages
+           "flow_vla_scene_pretrained": ("train/flow_vla", ["policy.scene_aux_weight=1.0",
+                                                            "policy.scene_token=true"])}
+SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token",
+                 "flow_vla_scene_pretrained")  # need --scene-state demos
+#: seeds of the perception frames' layouts: apart from the demos' (0..) and the eval's (100000..)
+FRAMES_SEED = 500000
 DEFAULT_METHODS = ["flow_vla", "bc", "diffusion"]
 JITTER = ["env.randomization.pose_jitter=0.03"]
+#: perception-stage steps per minute (train/flow_vla_perception, batch 32, 2 threads)
+PERCEPTION_PER_MIN = 1250
 
 
 def _trained(run: Path) -> dict | None:
@@ -96,6 +109,9 @@ def job(method: str, a: dict) -> dict:
         if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:
             # warm up over a tenth (the other flow_vla variants keep the preset's, as flow_vla)
             over.append(f"optim.warmup_steps={max(1, steps // 10)}")
+        if method == "flow_vla_scene_pretrained":  # the budget covers both stages
+            over[2] = f"max_minutes={a['minutes'] - a['perception_minutes']}"
+            over += perception_stage(run, a)
         row = train_and_eval(preset, over, run, "PickPlace", a["trials"],
                              eval_preset="eval/default", extra={"method": method},
                              eval_overrides=env, threads=a["threads"])
@@ -108,6 +124,31 @@ def job(method: str, a: dict) -> dict:
     print(f"{method:9s}: {row['successes']}/{row['trials']} unseen scenes, skills "
           f"{row['skills']} ({row['steps']} steps)", flush=True)
     return row
+
+
+def perception_stage(run: Path, a: dict) -> list[str]:
+    """flow_vla_scene_pretrained's first stage: collect labelled frames of
+    ``--frames-episodes`` layouts (robolearn-collect --scene-frames; not demos, their actions
+    are never learned) and train the image encoder + scene head on them for
+    ``--perception-minutes`` (train/flow_vla_perception). Returns the policy stage's
+    ``policy.init_from`` override."""
+    from robolearn.cli.train import run as train
+    from robolearn.config import compose
+
+    root = Path(a["out"])
+    frames = ensure_store(root / "frames.zarr", ["PickPlace"], a["frames_episodes"],
+                          list(a["env"]) + ["gif=false", f"scene_frames={a['scene_frames']}",
+                                            f"seed={FRAMES_SEED}"],
+                          preset="collect/pickplace")
+    stage = run / "perception"
+    if not (stage / "checkpoints").is_dir():
+        steps = int(PERCEPTION_PER_MIN * a["perception_minutes"])
+        one_thread(a["threads"])
+        train(compose("train/flow_vla_perception", [
+            f"data.store={frames}", f"out_dir={stage}", f"steps={steps}",
+            f"max_minutes={a['perception_minutes']}", f"save_every={steps}",
+            f"seed={a['seed']}", "progress=false", "eval_every=0", "val_every=0"]))
+    return [f"policy.init_from={stage}"]
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
@@ -184,6 +225,13 @@ def main() -> None:
     ap.add_argument("--scene-state", action="store_true",
                     help="record the scene's object positions in the demos (robolearn-collect "
                          "--scene-state): the target of the flow_vla_scene_* auxiliary loss")
+    ap.add_argument("--frames-episodes", type=int, default=3000,
+                    help="flow_vla_scene_pretrained: layouts of labelled perception frames "
+                         "(robolearn-collect --scene-frames; not demos)")
+    ap.add_argument("--scene-frames", type=int, default=10, help="frames kept per layout")
+    ap.add_argument("--perception-minutes", type=float, default=12.0,
+                    help="flow_vla_scene_pretrained: minutes of --minutes spent on its "
+                         "perception stage (the policy stage gets the rest)")
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
     ap.add_argument("--out", default="runs/bench_pickplace_policies")
@@ -227,8 +275,10 @@ def main() -> None:
     # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
                "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117,
-               "flow_vla_scene_token": 117}
+               "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
+    a["max_steps"]["flow_vla_scene_pretrained"] = args.steps or int(
+        per_min["flow_vla"] * (args.minutes - args.perception_minutes))
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)
     base = next((r["success_rate"] for r in rows if r["method"] == "bc"), None)

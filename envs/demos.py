@@ -69,7 +69,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
             options: dict | None = None, success_tail: int = SUCCESS_TAIL,
             dart: float = 0.0, regrasp: float = 0.0,
-            scene_state: bool = False) -> tuple[dict, dict]:
+            scene_state: bool = False, scene_frames: int = 0) -> tuple[dict, dict]:
     """Run one expert episode in ``env`` (a ``TabletopEnv``, possibly wrapped).
 
     Returns ``(steps, meta)`` ready for ``TrajectoryStore.append_episode``.  If ``video`` is
@@ -82,7 +82,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     ``scene_state``: also record ``observation.environment_state``, the scene's privileged
     state at each observation (cube, bowl and pad positions, drawer opening; 16 values): a
     training target for auxiliary losses, never a policy input.
+    ``scene_frames > 0``: perception data - keep only that many random steps (with the scene
+    state); ``meta["scene_frames"]`` marks the episode, whose kept steps are no trajectory.
     """
+    scene_state = scene_state or scene_frames > 0
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
     base = env.unwrapped
@@ -160,10 +163,18 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
         steps[K.OBS_ENV_STATE] = np.stack(rec["scene"])
     for cam in base.cfg.cameras.names:
         steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
+    if scene_frames > 0:  # labelled frames for perception, spread over the whole episode
+        n = len(steps[K.ACTION])
+        keep = np.sort(np.random.default_rng([seed, 4099]).choice(
+            n, min(scene_frames, n), replace=False))
+        steps = {k: ([v[i] for i in keep] if isinstance(v, list) else v[keep])
+                 for k, v in steps.items()}
+        steps[K.DONE] = np.arange(len(keep)) == len(keep) - 1
     meta = {K.META_TASK: task.name, K.META_INSTRUCTION: base.instruction,
             K.META_SUCCESS: success, K.META_ROBOT: base.cfg.robot,
             K.META_FPS: float(base.cfg.control_hz), K.META_ACTION_SPACE: base.cfg.action_space,
-            K.META_SOURCE: "sim/scripted_expert", K.META_SEED: int(seed),
+            K.META_SOURCE: "sim/scene_frames" if scene_frames > 0 else "sim/scripted_expert",
+            K.META_SEED: int(seed), "scene_frames": int(scene_frames),
             "quality": quality, "failure_mode": failure_mode,
             "noise": float(noise) if quality == "noisy" else 0.0, "dart": float(dart),
             "regrasp": slipped, "task_args": dict(base.task_args), "plan": [[s, a] for s, a in

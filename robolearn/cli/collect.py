@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scene-state", action="store_true", default=None,
                     help="also record observation.environment_state, the scene's object "
                          "positions (tabletop tasks): a training target, never an input")
+    ap.add_argument("--scene-frames", type=int, default=None,
+                    help="perception data, not demos: keep only N random steps of each "
+                         "episode with their object positions (implies --scene-state; "
+                         "pretrains flow_vla's encoder: train/flow_vla_perception)")
     ap.add_argument("--noisy-fraction", type=float, default=None,
                     help="fraction of episodes with --noise (default: all if --noise > 0)")
     ap.add_argument("--failed-fraction", type=float, default=None,
@@ -64,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: collection options only the tabletop backend's rollout takes, and what they need there
 TABLETOP_ONLY = {"regrasp": "makes the tabletop pick expert re-grasp (a grasp to retry)",
-                 "scene_state": "records the tabletop scene's object positions (such state)"}
+                 "scene_state": "records the tabletop scene's object positions (such state)",
+                 "scene_frames": "keeps labelled frames of the tabletop scene (such state)"}
 
 
 def resolve_config(args: argparse.Namespace):
@@ -81,7 +86,8 @@ def resolve_config(args: argparse.Namespace):
         cfg = CollectConfig()
     flags = {"tasks": args.tasks, "episodes": args.episodes, "out": args.out, "seed": args.seed,
              "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart,
-             "regrasp": args.regrasp, "scene_state": args.scene_state}
+             "regrasp": args.regrasp, "scene_state": args.scene_state,
+             "scene_frames": args.scene_frames}
     for k, v in flags.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -119,6 +125,8 @@ def _check(cfg) -> None:
                              f"have none (collect them without {flag})")
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
+    if cfg.scene_frames < 0:
+        raise SystemExit("error: --scene-frames must be >= 0 (0 = keep every step)")
     for name in ("noisy_fraction", "failed_fraction", "regrasp"):
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
@@ -143,6 +151,19 @@ def _open_or_create(out: str):
         return TrajectoryStore.create(out)
 
 
+def _check_frames_match(store, scene_frames: int) -> None:
+    """Labelled perception frames and demonstrations never share a store: a policy that
+    learned actions from it would learn them from steps that are no trajectory."""
+    if not store.n_episodes:
+        return
+    held = bool(store.episode_meta(0).get("scene_frames", 0))
+    if held != (scene_frames > 0):
+        what = ("perception frames (--scene-frames)" if held else "demonstrations")
+        raise SystemExit(f"error: {store.url} holds {what}; "
+                         f"{'demonstrations' if held else 'scene frames'} go into a store of "
+                         "their own: pass a new --out")
+
+
 def collect(cfg, progress: bool = True) -> dict:
     """Write ``cfg.episodes`` episodes; return a summary (also saved beside the store)."""
     from robolearn.data.store import is_remote
@@ -159,6 +180,7 @@ def collect(cfg, progress: bool = True) -> dict:
         Path(out).parent if not is_remote(out) else Path("runs/collect"))
     run_dir.mkdir(parents=True, exist_ok=True)
     store = _open_or_create(out)
+    _check_frames_match(store, cfg.scene_frames)
     envs: dict = {}
     summary: dict = {"store": out, "tasks": {}, "episodes_written": 0, "interrupted": False}
     gif_done: set = set()

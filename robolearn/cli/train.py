@@ -16,6 +16,19 @@ import argparse
 import sys
 
 
+def _refuse_scene_frames(store, policy_cfg) -> None:
+    """A store of labelled perception frames (robolearn-collect --scene-frames) trains
+    flow_vla's perception stage only: its kept steps are no trajectory to learn actions on."""
+    if getattr(policy_cfg, "perception_only", False):
+        return
+    if any(m.get("scene_frames", 0) for m in store.all_episode_meta()):
+        raise SystemExit(f"{store.url} holds perception frames (robolearn-collect "
+                         "--scene-frames), not demonstrations: its steps are no trajectory to "
+                         "learn actions from. Pretrain flow_vla's encoder on it "
+                         "(train/flow_vla_perception), then train the policy on demos with "
+                         "policy.init_from=<that run>")
+
+
 def build_datasets(cfg):
     """Train/val :class:`WindowDataset` over an episode-level split, plus the store's stats."""
     import numpy as np
@@ -32,6 +45,7 @@ def build_datasets(cfg):
                          f"horizon ({p.n_obs}/{p.horizon}); set only the policy's (the presets "
                          f"make data follow it)")
     store = TrajectoryStore.open(d.store, "r")
+    _refuse_scene_frames(store, p)
     stats = get_stats(store, save=False)
     for k in p.FROM_STORE:  # the chunks' time base and what the actions command travel
         if not getattr(p, k):  # in the checkpoint: store.fps(), store.action_space()

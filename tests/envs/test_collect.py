@@ -275,3 +275,35 @@ def test_place_demos_record_the_release_not_only_its_first_step():
     assert (steps[K.ACTION][n - 1:, -1] < 0.5).all()  # open from the success step on
     assert short[K.REWARD][-1] == 1 and (steps[K.REWARD][n - 1:] == 1).all()
     assert steps[K.DONE][-1] and not steps[K.DONE][:-1].any()
+
+
+def test_scene_frames_keep_labelled_steps_that_never_train_actions(tmp_path):
+    """--scene-frames N: each episode keeps N of the expert's steps (the same steps as a
+    full --scene-state episode of that seed, with their object positions), marked as
+    perception data; such frames and demos never share a store, and robolearn-train
+    learns no actions from them (only flow_vla's perception stage takes them)."""
+    from robolearn.cli.train import main as train
+
+    metas, frames = _two_picks(tmp_path, "frames", "--scene-frames", "5")
+    _, full = _two_picks(tmp_path, "full", "--scene-state")
+    for meta, ep, whole in zip(metas, frames, full):
+        assert meta["scene_frames"] == 5 and meta["source"] == "sim/scene_frames"
+        assert len(ep[K.ACTION]) == 5 and ep[K.DONE].tolist() == [False] * 4 + [True]
+        # every kept step is one of the full episode's steps, labels included, in order
+        rows = [int(np.flatnonzero((whole[K.OBS_STATE] == s).all(1))[0])
+                for s in ep[K.OBS_STATE]]
+        assert rows == sorted(set(rows))
+        np.testing.assert_array_equal(ep[K.OBS_ENV_STATE], whole[K.OBS_ENV_STATE][rows])
+        np.testing.assert_array_equal(ep[K.ACTION], whole[K.ACTION][rows])
+    with pytest.raises(SystemExit, match="holds perception frames .* new --out"):
+        main(["--task", "Pick", "--episodes", "1", "--out", str(tmp_path / "frames.zarr"),
+              "--cameras", "--no-gif"])
+    with pytest.raises(SystemExit, match="holds demonstrations; scene frames go into"):
+        main(["--task", "Pick", "--episodes", "1", "--out", str(tmp_path / "full.zarr"),
+              "--cameras", "--no-gif", "--scene-frames", "3"])
+    assert TrajectoryStore.open(str(tmp_path / "full.zarr")).n_episodes == 2  # nothing lost
+    with pytest.raises(SystemExit, match="--scene-frames must be >= 0"):
+        main(["--task", "Pick", "--scene-frames", "-1", "--out", str(tmp_path / "n.zarr")])
+    with pytest.raises(SystemExit, match="holds perception frames .* policy.init_from"):
+        train(["train/bc_tiny", f"data.store={tmp_path / 'frames.zarr'}",
+               f"out_dir={tmp_path / 'bc'}"])

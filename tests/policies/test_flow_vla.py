@@ -280,6 +280,48 @@ def test_scene_token_feeds_the_estimate_but_only_the_aux_loss_trains_it(tmp_path
         FlowVLAConfig(**{**cfg.to_dict(), "scene_aux_weight": 0.0}).validate()
 
 
+def test_perception_only_trains_the_encoder_and_scene_head_alone(tmp_path):
+    """perception_only (train/flow_vla_perception): the loss is the scene loss alone, it
+    reaches the image encoder and the head but not the LM or the expert, it falls; a
+    policy run then starts from it (init_from) with its encoder and head; the option
+    needs the aux loss."""
+    import pytest
+
+    from robolearn.policies.base import init_from_checkpoint
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, _, batch = _scene_setup(perception_only=True)
+    cfg.resolve_features(stats, ds.image_keys)
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats)
+    out = policy(batch)
+    assert set(out) == {"loss", "scene_loss"}
+    out["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.vision.parameters())
+    assert policy.scene_head[0].weight.grad.abs().sum() > 0
+    for part in (policy.lm, policy.expert, policy.action_out, policy.image_proj):
+        assert all(p.grad is None for p in part.parameters())
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.grad is not None], lr=3e-3)
+    first = out["loss"].item()
+    for _ in range(30):
+        loss = policy(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+    policy.save_pretrained(tmp_path / "perception")
+    nxt = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False, "scene_token": True})
+    student = FlowVLAPolicy(nxt, stats)
+    init_from_checkpoint(student, tmp_path / "perception")
+    student.eval(), policy.eval()
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+    assert torch.allclose(student.scene_estimate(obs), policy.scene_estimate(obs), atol=1e-6)
+    assert set(student(batch)) == {"loss", "flow_loss", "scene_loss"}
+    with pytest.raises(ValueError, match="perception_only .* set scene_aux_weight > 0"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_aux_weight": 0.0}).validate()
+
+
 def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
     policy, ds = build("flow_vla")
     policy.eval()

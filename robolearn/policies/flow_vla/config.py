@@ -43,6 +43,8 @@ class FlowVLAConfig(PolicyConfig):
     """Training only: weight of an auxiliary loss that predicts the scene's privileged state (observation.environment_state: object positions, recorded by robolearn-collect --scene-state) from the pooled camera features and the arm's state, so the image encoder learns where the objects are (0 = off). The policy never reads that state: inference needs cameras and arm state only."""
     scene_token: bool = False
     """Feed the scene head's estimate (needs scene_aux_weight > 0) to the policy as one more prefix token: the object positions the head reads off the cameras, in the compact form a state-based policy learns from. Gradients of the action loss stop at the estimate, which the auxiliary loss alone trains. Inference still needs cameras and arm state only."""
+    perception_only: bool = False
+    """Train only the image encoder and the scene head (needs scene_aux_weight > 0) on labelled frames, e.g. a robolearn-collect --scene-frames store of many layouts: the stage before the policy (train/flow_vla_perception), whose run a policy then starts from (policy.init_from). The language model and the action expert are not trained; the checkpoint predicts no useful actions."""
     scene_state_dim: int = 0
     """Size of observation.environment_state (0 = take it from the dataset stats when scene_aux_weight > 0)."""
     patch_size: int = 24
@@ -134,6 +136,9 @@ class FlowVLAConfig(PolicyConfig):
             raise ValueError("scene_token feeds the scene head's estimate to the policy; the "
                              "head is trained by the auxiliary loss: set scene_aux_weight > 0 "
                              "(e.g. 1.0) or scene_token=false")
+        if self.perception_only and self.scene_aux_weight <= 0:
+            raise ValueError("perception_only trains the image encoder on the scene head's "
+                             "loss: set scene_aux_weight > 0 (e.g. 1.0)")
         if self.scene_aux_weight > 0 and not self.image_keys:
             raise ValueError("scene_aux_weight > 0 trains the image encoder to see the scene; "
                              "this policy reads no camera (set it to 0)")

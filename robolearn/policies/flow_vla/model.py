@@ -326,14 +326,7 @@ class FlowVLAPolicy(Policy):
         want_scene = self.scene_head is not None and (aux is not None or
                                                       self.scene_proj is not None)
         if c.image_keys:
-            imgs = []
-            for key in c.image_keys:
-                im = torch.as_tensor(obs[key]).to(self.device)
-                im = im[:, -1] if im.ndim == 5 else im
-                # [0, 1] -> [-1, 1], SigLIP's input range
-                size = self.vision.image_size  # = c.image_size unless pretrained
-                shift = c.image_shift_px if self.training else 0
-                imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
+            imgs = self._camera_images(obs)
             feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
             pool = self.vision.pool(feats) if (want_scene or
                                                self.keypoint_proj is not None) else None
@@ -368,6 +361,19 @@ class FlowVLAPolicy(Policy):
         tokens.append(self.state_proj(s)[:, None])
         masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         return torch.cat(tokens, 1), torch.cat(masks, 1)
+
+    def _camera_images(self, obs: Mapping[str, Any]) -> list[torch.Tensor]:
+        """Each camera's current image, (B, 3, S, S) in [-1, 1] (random shifts while
+        training)."""
+        c, imgs = self.config, []
+        for key in c.image_keys:
+            im = torch.as_tensor(obs[key]).to(self.device)
+            im = im[:, -1] if im.ndim == 5 else im
+            # [0, 1] -> [-1, 1], SigLIP's input range
+            size = self.vision.image_size  # = c.image_size unless pretrained
+            shift = c.image_shift_px if self.training else 0
+            imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
+        return imgs
 
     def _warn_long_text(self, text: str) -> None:
         """Once per policy: an instruction is longer than the text slots, so it loses its
@@ -422,6 +428,9 @@ class FlowVLAPolicy(Policy):
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         c = self.config
+        if c.perception_only:  # cameras + state -> scene head only: no LM, no expert
+            scene = self._scene_loss(batch, self.scene_estimate(batch))
+            return {"loss": scene, "scene_loss": scene.detach()}
         actions, dim_mask = self._padded_actions(batch)  # (B, H, max_A), (B, max_A)
         b = actions.shape[0]
         # 1. flow time ~ Beta(1.5, 1) squashed into [time_min, 1]: mostly noisy times (π0)
@@ -445,6 +454,20 @@ class FlowVLAPolicy(Policy):
         scene = self._scene_loss(batch, aux["scene"])
         return {"loss": loss + c.scene_aux_weight * scene, "flow_loss": loss.detach(),
                 "scene_loss": scene.detach()}
+
+    def scene_estimate(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """The scene head's estimate of the object positions (B, scene_state_dim), in the
+        head's normalised units (``scene_norm``), from the cameras and the arm state only."""
+        if self.scene_head is None:
+            raise ValueError("this flow_vla has no scene head (scene_aux_weight=0)")
+        c = self.config
+        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
+        state = state[:, -1] if state.ndim == 3 else state
+        s = self.normalizer.normalize(K.OBS_STATE, state.float())
+        feats = self.vision(torch.cat(self._camera_images(obs)))
+        pool = self.vision.pool(feats)
+        cams = pool.view(len(c.image_keys), s.shape[0], -1).transpose(0, 1).flatten(1)
+        return self.scene_head(torch.cat([cams, s], -1))
 
     def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
         """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
