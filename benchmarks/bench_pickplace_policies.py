@@ -104,14 +104,15 @@ def job(method: str, a: dict) -> dict:
     else:
         preset, extra = METHODS[method]
         steps = a["max_steps"][method]
-        over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={a['minutes']}",
+        minutes = a["minutes"]
+        if method == "flow_vla_scene_pretrained":  # the budget covers both stages
+            minutes -= a["perception_minutes"]
+            extra = extra + perception_stage(run, a)
+        over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={minutes}",
                 f"save_every={steps}", f"seed={a['seed']}", *extra]
         if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:
             # warm up over a tenth (the other flow_vla variants keep the preset's, as flow_vla)
             over.append(f"optim.warmup_steps={max(1, steps // 10)}")
-        if method == "flow_vla_scene_pretrained":  # the budget covers both stages
-            over[2] = f"max_minutes={a['minutes'] - a['perception_minutes']}"
-            over += perception_stage(run, a)
         row = train_and_eval(preset, over, run, "PickPlace", a["trials"],
                              eval_preset="eval/default", extra={"method": method},
                              eval_overrides=env, threads=a["threads"])

@@ -318,10 +318,8 @@ class FlowVLAPolicy(Policy):
         valid mask (B, P). ``aux``: a dict that receives the scene head's normalised estimate
         (B, scene_state_dim) as ``"scene"`` (for the auxiliary loss)."""
         c = self.config
-        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
-        state = state[:, -1] if state.ndim == 3 else state  # current step
-        b = state.shape[0]
-        s = self.normalizer.normalize(K.OBS_STATE, state.float())
+        s = self._current_state(obs)
+        b = s.shape[0]
         tokens, masks = [], []
         want_scene = self.scene_head is not None and (aux is not None or
                                                       self.scene_proj is not None)
@@ -338,9 +336,8 @@ class FlowVLAPolicy(Policy):
                 emb = torch.cat([emb, kp], 2)
             tokens.append(emb.transpose(0, 1).flatten(1, 2))
             masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
-            if want_scene:  # cameras (B, n_cams * out_dim) + state -> scene estimate
-                cams = pool.view(len(imgs), b, -1).transpose(0, 1).flatten(1)
-                scene = self.scene_head(torch.cat([cams, s], -1))
+            if want_scene:
+                scene = self._scene_head(pool, s)
                 if aux is not None:
                     aux["scene"] = scene
                 if self.scene_proj is not None:  # the action loss does not move the estimate
@@ -361,6 +358,18 @@ class FlowVLAPolicy(Policy):
         tokens.append(self.state_proj(s)[:, None])
         masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         return torch.cat(tokens, 1), torch.cat(masks, 1)
+
+    def _current_state(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """The normalised arm state of the current step, (B, state_dim)."""
+        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
+        state = state[:, -1] if state.ndim == 3 else state
+        return self.normalizer.normalize(K.OBS_STATE, state.float())
+
+    def _scene_head(self, pool: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Pooled camera features (n_cams * B, out_dim) + normalised state (B, D) -> the
+        scene estimate (B, scene_state_dim)."""
+        cams = pool.view(len(self.config.image_keys), s.shape[0], -1).transpose(0, 1).flatten(1)
+        return self.scene_head(torch.cat([cams, s], -1))
 
     def _camera_images(self, obs: Mapping[str, Any]) -> list[torch.Tensor]:
         """Each camera's current image, (B, 3, S, S) in [-1, 1] (random shifts while
@@ -460,14 +469,8 @@ class FlowVLAPolicy(Policy):
         head's normalised units (``scene_norm``), from the cameras and the arm state only."""
         if self.scene_head is None:
             raise ValueError("this flow_vla has no scene head (scene_aux_weight=0)")
-        c = self.config
-        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
-        state = state[:, -1] if state.ndim == 3 else state
-        s = self.normalizer.normalize(K.OBS_STATE, state.float())
-        feats = self.vision(torch.cat(self._camera_images(obs)))
-        pool = self.vision.pool(feats)
-        cams = pool.view(len(c.image_keys), s.shape[0], -1).transpose(0, 1).flatten(1)
-        return self.scene_head(torch.cat([cams, s], -1))
+        pool = self.vision.pool(self.vision(torch.cat(self._camera_images(obs))))
+        return self._scene_head(pool, self._current_state(obs))
 
     def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
         """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
