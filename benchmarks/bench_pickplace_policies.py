@@ -24,6 +24,9 @@ trains the image encoder + scene head on labelled frames of ``--frames-episodes`
 layouts (``robolearn-collect --scene-frames``: perception data collected apart from the
 demos, whose actions are never learned; collection is not timed), for
 ``--perception-minutes`` of the budget, then the policy from that run for the rest.
+``flow_vla_scene_frozen`` (preset ``train/flow_vla_from_perception``) keeps that stage
+frozen, lets the cameras in only through the token, teacher-forces the token with the
+recorded positions while training and adds the objects' offsets from the gripper to it.
 
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
@@ -69,9 +72,15 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            # ... after a perception stage on labelled frames of many more layouts
            # (--frames-episodes, not demos): the budget covers both stages
            "flow_vla_scene_pretrained": ("train/flow_vla", ["policy.scene_aux_weight=1.0",
-                                                            "policy.scene_token=true"])}
+                                                            "policy.scene_token=true"]),
+           # ... with that stage frozen, the cameras entering only through the token, the
+           # token teacher-forced while training and carrying the objects' offsets from the
+           # end effector (state[8:11] on the Panda)
+           "flow_vla_scene_frozen": ("train/flow_vla_from_perception", [])}
+#: methods whose budget covers a perception stage before the policy
+PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen")
 SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token",
-                 "flow_vla_scene_pretrained")  # need --scene-state demos
+                 *PERCEPTION_METHODS)  # need --scene-state demos
 #: seeds of the perception frames' layouts: apart from the demos' (0..) and the eval's (100000..)
 FRAMES_SEED = 500000
 DEFAULT_METHODS = ["flow_vla", "bc", "diffusion"]
@@ -105,7 +114,7 @@ def job(method: str, a: dict) -> dict:
         preset, extra = METHODS[method]
         steps = a["max_steps"][method]
         minutes = a["minutes"]
-        if method == "flow_vla_scene_pretrained":  # the budget covers both stages
+        if method in PERCEPTION_METHODS:  # the budget covers both stages
             minutes -= a["perception_minutes"]
             extra = extra + perception_stage(run, a)
         over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={minutes}",
@@ -128,7 +137,7 @@ def job(method: str, a: dict) -> dict:
 
 
 def perception_stage(run: Path, a: dict) -> list[str]:
-    """flow_vla_scene_pretrained's first stage: collect labelled frames of
+    """The first stage of flow_vla_scene_pretrained / _frozen: collect labelled frames of
     ``--frames-episodes`` layouts (robolearn-collect --scene-frames; not demos, their actions
     are never learned) and train the image encoder + scene head on them for
     ``--perception-minutes`` (train/flow_vla_perception). Returns the policy stage's
@@ -227,11 +236,11 @@ def main() -> None:
                     help="record the scene's object positions in the demos (robolearn-collect "
                          "--scene-state): the target of the flow_vla_scene_* auxiliary loss")
     ap.add_argument("--frames-episodes", type=int, default=3000,
-                    help="flow_vla_scene_pretrained: layouts of labelled perception frames "
+                    help="flow_vla_scene_pretrained/_frozen: layouts of labelled perception frames "
                          "(robolearn-collect --scene-frames; not demos)")
     ap.add_argument("--scene-frames", type=int, default=10, help="frames kept per layout")
     ap.add_argument("--perception-minutes", type=float, default=12.0,
-                    help="flow_vla_scene_pretrained: minutes of --minutes spent on its "
+                    help="flow_vla_scene_pretrained/_frozen: minutes of --minutes spent on their "
                          "perception stage (the policy stage gets the rest)")
     ap.add_argument("--env", nargs="*", default=JITTER,
                     help="env overrides for collection and evaluation (none: fully random)")
@@ -276,10 +285,15 @@ def main() -> None:
     # EfficientNet-Lite0 and 4 SmolLM2 layers, all trained)
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
                "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117,
-               "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117}
+               "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117,
+               "flow_vla_scene_frozen": 333}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
-    a["max_steps"]["flow_vla_scene_pretrained"] = args.steps or int(
-        per_min["flow_vla"] * (args.minutes - args.perception_minutes))
+    # the frozen variant's policy stage (no image tokens, no encoder backward) runs ~8
+    # steps/s on the 2-core machine of its measurement: 16000 steps (~33 min) of the 48
+    policy_minutes = args.minutes - args.perception_minutes
+    a["max_steps"]["flow_vla_scene_pretrained"] = args.steps or int(per_min["flow_vla"]
+                                                                    * policy_minutes)
+    a["max_steps"]["flow_vla_scene_frozen"] = args.steps or int(333 * policy_minutes)
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)
     base = next((r["success_rate"] for r in rows if r["method"] == "bc"), None)

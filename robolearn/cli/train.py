@@ -105,6 +105,9 @@ def run(cfg, evaluator=None):
     cfg.policy.resolve_features(stats, image_keys=train.image_keys)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
+    missing = _missing_init_from(cfg)
+    if missing:
+        raise ValueError(missing)
     if cfg.policy.init_from:
         from robolearn.policies.base import init_from_checkpoint
 
@@ -125,6 +128,17 @@ def run(cfg, evaluator=None):
     return last
 
 
+def _missing_init_from(cfg) -> str | None:
+    """Why this run cannot start without policy.init_from (None when it can)."""
+    p = cfg.policy
+    if getattr(p, "freeze_vision", False) and getattr(p, "scene_token", False) \
+            and not p.init_from:
+        return ("policy.init_from is not set, and policy.freeze_vision keeps the scene head "
+                "as it starts (a fresh one knows nothing): pass policy.init_from=<a "
+                "train/flow_vla_perception run> (or policy.freeze_vision=false)")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from robolearn.config import compose_cli
 
@@ -139,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.data.store in ("???", ""):
         print("robolearn-train: data.store is not set; pass data.store=PATH_OR_URL",
               file=sys.stderr)
+        return 2
+    missing = _missing_init_from(cfg)
+    if missing:
+        print(f"robolearn-train: {missing}", file=sys.stderr)
         return 2
     run(cfg)
     return 0

@@ -217,6 +217,12 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     if bad:
         raise ValueError(f"{path} does not fit this {policy.name} (mismatched {bad[:3]}); "
                          f"use the pretraining run's policy sizes")
+    frozen = {n for n, p in policy.named_parameters() if not p.requires_grad}
+    if frozen & set(fresh):
+        raise ValueError(f"{path} lacks {sorted(frozen & set(fresh))[:3]}, which this policy "
+                         "keeps frozen: they would stay at their random init. Start from a "
+                         "run that trained them (e.g. a flow_vla perception stage) or unfreeze "
+                         "them (policy.freeze_vision=false)")
     if fresh:
         log.info("init_from %s: %d optional tensors start fresh (%s)", path, len(fresh),
                  ", ".join(sorted({k.split('.')[0] for k in fresh})))

@@ -322,6 +322,132 @@ def test_perception_only_trains_the_encoder_and_scene_head_alone(tmp_path):
         FlowVLAConfig(**{**cfg.to_dict(), "scene_aux_weight": 0.0}).validate()
 
 
+def test_frozen_perception_and_scene_only_cameras(tmp_path):
+    """freeze_vision keeps the encoder + head of the perception stage exactly (they get no
+    gradient, the scene loss is only reported); camera_tokens=false drops the image tokens
+    from the prefix yet the cameras still steer the actions through the scene token; a
+    frozen head that init_from cannot fill, or cameras with no way in, are refused."""
+    import pytest
+
+    from robolearn.policies.base import init_from_checkpoint, load_policy
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, _, batch = _scene_setup(perception_only=True)
+    cfg.resolve_features(stats, ds.image_keys)
+    torch.manual_seed(0)
+    FlowVLAPolicy(cfg, stats).save_pretrained(tmp_path / "perception")
+    perception = load_policy(tmp_path / "perception")
+    sizes = {}
+    for tokens in (True, False):
+        nxt = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False, "scene_token": True,
+                               "freeze_vision": True, "camera_tokens": tokens})
+        torch.manual_seed(1)
+        policy = FlowVLAPolicy(nxt, stats)
+        init_from_checkpoint(policy, tmp_path / "perception")
+        frozen = {k: v.clone() for k, v in policy.state_dict().items()
+                  if k.startswith(("vision.", "scene_head."))}
+        lm = [p.clone() for p in policy.lm.parameters()]
+        opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-2)
+        for _ in range(3):
+            out = policy(batch)
+            assert out["loss"].item() == pytest.approx(out["flow_loss"].item())
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+        assert all(p.grad is None for p in policy.vision.parameters())
+        assert all(p.grad is None for p in policy.scene_head.parameters())
+        after = policy.state_dict()
+        assert all(torch.equal(after[k], v) for k, v in frozen.items())
+        assert any(not torch.equal(a, b) for a, b in zip(lm, policy.lm.parameters()))
+        policy.eval(), perception.eval()
+        obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+        assert torch.allclose(policy.scene_estimate(obs), perception.scene_estimate(obs))
+        sizes[tokens] = policy.embed_prefix(obs)[0].shape[1]
+        if not tokens:
+            assert policy.image_proj is None
+            noise = torch.randn(8, nxt.horizon, nxt.max_action_dim)
+            a = policy.predict_action_chunk(obs, noise=noise)
+            shifted = {**obs, **{k: (obs[k].int() + 60).clamp(0, 255).to(torch.uint8)
+                                 for k in ds.image_keys}}
+            assert not torch.allclose(a, policy.predict_action_chunk(shifted, noise=noise))
+    n_img = len(ds.image_keys) * perception.vision.n_tokens
+    assert sizes[True] - sizes[False] == n_img
+    # a frozen head must come from somewhere: a source without one is refused
+    plain = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False,
+                             "scene_aux_weight": 0.0, "scene_state_dim": 0})
+    FlowVLAPolicy(plain, stats).save_pretrained(tmp_path / "plain")
+    frozen_cfg = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False,
+                                  "scene_token": True, "freeze_vision": True})
+    with pytest.raises(ValueError, match="keeps frozen: they would stay at their random init"):
+        init_from_checkpoint(FlowVLAPolicy(frozen_cfg, stats), tmp_path / "plain")
+    with pytest.raises(ValueError, match="camera_tokens=false .* set scene_token=true"):
+        FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False,
+                         "camera_tokens": False}).validate()
+
+
+def test_scene_token_teacher_trains_on_recorded_positions_and_infers_from_the_head():
+    """scene_token_teacher: while training, the scene token is the recorded object state
+    (so the actions follow it, whatever the head says); in eval mode it is the head's
+    estimate from the cameras; the option needs scene_token."""
+    import pytest
+
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, _, batch = _scene_setup(scene_token=True, scene_token_teacher=True,
+                                            camera_tokens=False)
+    cfg.resolve_features(stats, ds.image_keys)
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats)
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+    token = lambda o: policy.embed_prefix(o)[0][:, -cfg.max_text_tokens - 2]  # noqa: E731
+    policy.train()
+    true = policy._true_scene(batch)
+    assert torch.allclose(token(batch), policy.scene_proj(true))
+    moved = {**batch, K.OBS_ENV_STATE: batch[K.OBS_ENV_STATE] + 1.0}
+    assert not torch.allclose(token(moved), token(batch))
+    with pytest.raises(KeyError, match="--scene-state"):
+        token(obs)  # training needs the recorded state
+    policy.eval()
+    assert torch.allclose(token(obs), policy.scene_proj(policy.scene_estimate(obs)))
+    assert torch.allclose(token(moved), token(obs))  # inference never reads it
+    with pytest.raises(ValueError, match="scene_token_teacher .* set scene_token=true"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_token": False}).validate()
+
+
+def test_scene_token_ee_adds_the_objects_offsets_from_the_end_effector():
+    """scene_token_ee=i (0 in the tiny 3-D state): the token's input is the normalised scene + every object's xyz
+    minus state[i:i+3], in decimetres; moving only the end effector moves the token; the
+    index must fit the state and needs scene_token."""
+    import pytest
+
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, _, batch = _scene_setup(scene_token=True, scene_token_ee=0)
+    cfg.resolve_features(stats, ds.image_keys)
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats).eval()
+    scene = torch.tensor([[0.1, 0.2, 0.3]])  # raw: one object's xyz (3-D scene here)
+    norm = policy.scene_norm.normalize(K.OBS_ENV_STATE, scene)
+    state = torch.zeros(1, cfg.state_dim)
+    state[0, 0:3] = torch.tensor([0.1, 0.0, 0.25])
+    got = policy._scene_token_input({K.OBS_STATE: state}, norm)
+    assert got.shape == (1, 6)
+    assert torch.allclose(got[:, :3], norm)
+    assert torch.allclose(got[:, 3:], torch.tensor([[0.0, 2.0, 0.5]]), atol=1e-5)
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE}
+    tok = lambda o: policy.embed_prefix(o)[0][:, -cfg.max_text_tokens - 2]  # noqa: E731
+    st = obs[K.OBS_STATE].clone()
+    st[..., 1] += 0.5  # the end effector's y
+    assert not torch.allclose(tok(obs), tok({**obs, K.OBS_STATE: st}))
+    with pytest.raises(ValueError, match="scene_token_ee=.*run past"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_token_ee": 1}).validate()
+    with pytest.raises(ValueError, match="scene_token_ee .* set scene_token=true"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_token": False}).validate()
+
+
 def test_noise_scale_zero_is_deterministic_and_equals_zero_noise():
     policy, ds = build("flow_vla")
     policy.eval()

@@ -77,6 +77,9 @@ def test_cli_errors_are_one_line(capsys):
     assert "data.store is not set" in capsys.readouterr().err
     assert main(["train/bc_tiny", "data.store=x", "policy.bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err
+    # the policy stage after a perception stage keeps it frozen: it needs that run
+    assert main(["train/flow_vla_from_perception", "data.store=x"]) == 2
+    assert "policy.init_from is not set" in capsys.readouterr().err
 
 
 def test_policy_and_training_configs_import_without_torch():

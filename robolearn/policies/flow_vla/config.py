@@ -43,8 +43,16 @@ class FlowVLAConfig(PolicyConfig):
     """Training only: weight of an auxiliary loss that predicts the scene's privileged state (observation.environment_state: object positions, recorded by robolearn-collect --scene-state) from the pooled camera features and the arm's state, so the image encoder learns where the objects are (0 = off). The policy never reads that state: inference needs cameras and arm state only."""
     scene_token: bool = False
     """Feed the scene head's estimate (needs scene_aux_weight > 0) to the policy as one more prefix token: the object positions the head reads off the cameras, in the compact form a state-based policy learns from. Gradients of the action loss stop at the estimate, which the auxiliary loss alone trains. Inference still needs cameras and arm state only."""
+    scene_token_teacher: bool = False
+    """Training only (needs scene_token): the token carries the recorded object positions (observation.environment_state) instead of the head's estimate, so the policy learns the exact positions-to-actions map rather than one blurred by the estimate's error (which makes it under-react to where the cube really is); inference feeds the head's estimate, as always."""
+    scene_token_ee: int = -1
+    """Index in observation.state of the end effector's x (its y, z follow; 8 on the Panda tabletop: 7 joints, the gripper, then the EE pose). >= 0 (needs scene_token): the token also carries each object's position minus the end effector's, so "the gripper is 2 cm short of the cube" is read off one token instead of being worked out from two differently normalised ones (-1 = off)."""
     perception_only: bool = False
     """Train only the image encoder and the scene head (needs scene_aux_weight > 0) on labelled frames, e.g. a robolearn-collect --scene-frames store of many layouts: the stage before the policy (train/flow_vla_perception), whose run a policy then starts from (policy.init_from). The language model and the action expert are not trained; the checkpoint predicts no useful actions."""
+    freeze_vision: bool = False
+    """Keep the image encoder and the scene head as they start (e.g. from a perception stage through init_from): no gradient reaches them, so the policy stage cannot pull the head back towards its own few layouts (it drifts from 0.7 to 1.4 cm when trained on 100 demos), and the encoder runs without a backward pass. The auxiliary scene loss is then only reported."""
+    camera_tokens: bool = True
+    """Put every camera's image tokens in the prefix. False (needs scene_token): the cameras reach the policy only through the scene head's estimate - the compact object positions a state-based policy learns from - and the prefix is ~2x shorter."""
     scene_state_dim: int = 0
     """Size of observation.environment_state (0 = take it from the dataset stats when scene_aux_weight > 0)."""
     patch_size: int = 24
@@ -136,6 +144,21 @@ class FlowVLAConfig(PolicyConfig):
             raise ValueError("scene_token feeds the scene head's estimate to the policy; the "
                              "head is trained by the auxiliary loss: set scene_aux_weight > 0 "
                              "(e.g. 1.0) or scene_token=false")
+        if self.scene_token_teacher and not self.scene_token:
+            raise ValueError("scene_token_teacher replaces the scene token's estimate while "
+                             "training: set scene_token=true (with scene_aux_weight > 0)")
+        if self.scene_token_ee >= 0 and not self.scene_token:
+            raise ValueError("scene_token_ee adds the objects' offsets from the end effector to "
+                             "the scene token: set scene_token=true (with scene_aux_weight > 0)")
+        if self.scene_token_ee >= 0 and self.state_dim and \
+                self.scene_token_ee + 3 > self.state_dim:
+            raise ValueError(f"scene_token_ee={self.scene_token_ee}: the end effector's xyz "
+                             f"would run past the {self.state_dim}-D observation.state; give "
+                             "the index of its x (8 for the Panda tabletop)")
+        if not self.camera_tokens and not self.scene_token:
+            raise ValueError("camera_tokens=false leaves the cameras only the scene token as "
+                             "their way into the policy: set scene_token=true (with "
+                             "scene_aux_weight > 0), or camera_tokens=true")
         if self.perception_only and self.scene_aux_weight <= 0:
             raise ValueError("perception_only trains the image encoder on the scene head's "
                              "loss: set scene_aux_weight > 0 (e.g. 1.0)")

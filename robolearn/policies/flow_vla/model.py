@@ -28,6 +28,7 @@ model (openpi does the same).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -149,8 +150,8 @@ class FlowVLAPolicy(Policy):
     ddp_find_unused_parameters = True
     inference_keys = ("noise_scale", "num_steps", "use_kv_cache")
     # perception add-ons and the training-only scene head: fine-tuning may add or drop them
-    optional_weights = ("image_pos", "keypoint_proj.", "scene_head.", "scene_norm.",
-                        "scene_proj.")
+    optional_weights = ("image_pos", "image_proj.", "keypoint_proj.", "scene_head.",
+                        "scene_norm.", "scene_proj.")
 
     def __init__(self, config: FlowVLAConfig, stats: Mapping[str, Any] | None = None,
                  tokenizer=None, backbone_dir: str | Path | None = None):
@@ -168,12 +169,13 @@ class FlowVLAPolicy(Policy):
         lm_cfg = self.lm.config
         self.expert = self._build_expert(lm_cfg, c)
         vw, lw, ew = self.vision.token_dim, lm_cfg.hidden_size, c.expert_width
-        self.image_proj = nn.Linear(vw, lw)
-        n_cams = len(c.image_keys)
+        n_cams = len(c.image_keys) if c.camera_tokens else 0  # cameras with prefix tokens
+        self.image_proj = nn.Linear(vw, lw) if c.camera_tokens else None
         self.image_pos = (nn.Parameter(0.02 * torch.randn(n_cams, self.vision.n_tokens, lw))
                           if c.image_pos_embed and n_cams else None)
         self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
                               if c.image_keypoints and n_cams else None)
+        n_cams = len(c.image_keys)
         self.scene_head = self.scene_norm = None
         if c.scene_aux_weight > 0:  # pooled cameras + state -> scene (training only,
             # unless scene_token feeds its estimate to the prefix)
@@ -184,7 +186,9 @@ class FlowVLAPolicy(Policy):
             d_in = n_cams * self.vision.out_dim + c.state_dim
             self.scene_head = nn.Sequential(nn.Linear(d_in, 256), nn.SiLU(),
                                             nn.Linear(256, c.scene_state_dim))
-        self.scene_proj = (nn.Linear(c.scene_state_dim, lw)
+        scene_in = c.scene_state_dim + (3 * (c.scene_state_dim // 3) if c.scene_token_ee >= 0
+                                         else 0)
+        self.scene_proj = (nn.Linear(scene_in, lw)
                            if c.scene_token and self.scene_head is not None else None)
         # optional learned state MLP (state_encoder_dim > 0): the one train/pretrain pretrains
         # and encoder_init moves in; it reads this arm's state_dim, not the padded state
@@ -195,6 +199,10 @@ class FlowVLAPolicy(Policy):
         self.action_time_mlp = nn.Sequential(nn.Linear(2 * ew, ew), nn.SiLU(), nn.Linear(ew, ew))
         self.action_out = nn.Linear(ew, c.max_action_dim)
         self._time_dist = torch.distributions.Beta(c.time_beta_alpha, c.time_beta_beta)
+        if c.freeze_vision:  # perception as init_from left it: no gradient, no optimiser state
+            for m in (self.vision, self.scene_head):
+                if m is not None:
+                    m.requires_grad_(False)
 
     # ---- construction ---------------------------------------------------------------------
     @staticmethod
@@ -325,23 +333,29 @@ class FlowVLAPolicy(Policy):
                                                       self.scene_proj is not None)
         if c.image_keys:
             imgs = self._camera_images(obs)
-            feats = self.vision(torch.cat(imgs))  # (N*B, Np, vw): patch / feature-map tokens
-            pool = self.vision.pool(feats) if (want_scene or
-                                               self.keypoint_proj is not None) else None
-            emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
-            if self.image_pos is not None:
-                emb = emb + self.image_pos[:, None]
-            if self.keypoint_proj is not None:  # + one keypoint token per camera
-                kp = self.keypoint_proj(pool).view(len(imgs), b, 1, -1)
-                emb = torch.cat([emb, kp], 2)
-            tokens.append(emb.transpose(0, 1).flatten(1, 2))
-            masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool, device=self.device))
+            with torch.no_grad() if c.freeze_vision else contextlib.nullcontext():
+                # (N*B, Np, vw): patch / feature-map tokens
+                feats = self.vision(torch.cat(imgs))
+                pool = self.vision.pool(feats) if (want_scene or
+                                                   self.keypoint_proj is not None) else None
+                scene = self._scene_head(pool, s) if want_scene else None
+            if c.camera_tokens:
+                emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
+                if self.image_pos is not None:
+                    emb = emb + self.image_pos[:, None]
+                if self.keypoint_proj is not None:  # + one keypoint token per camera
+                    kp = self.keypoint_proj(pool).view(len(imgs), b, 1, -1)
+                    emb = torch.cat([emb, kp], 2)
+                tokens.append(emb.transpose(0, 1).flatten(1, 2))
+                masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool,
+                                        device=self.device))
             if want_scene:
-                scene = self._scene_head(pool, s)
                 if aux is not None:
                     aux["scene"] = scene
                 if self.scene_proj is not None:  # the action loss does not move the estimate
-                    tokens.append(self.scene_proj(scene.detach())[:, None])
+                    told = (self._true_scene(obs) if self.training and c.scene_token_teacher
+                            else scene.detach())
+                    tokens.append(self.scene_proj(self._scene_token_input(obs, told))[:, None])
                     masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         texts = obs.get(K.LANGUAGE) or [""] * b
         ids, m = self.tokenizer(texts, c.max_text_tokens)
@@ -358,6 +372,21 @@ class FlowVLAPolicy(Policy):
         tokens.append(self.state_proj(s)[:, None])
         masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         return torch.cat(tokens, 1), torch.cat(masks, 1)
+
+    def _scene_token_input(self, obs: Mapping[str, Any], scene: torch.Tensor) -> torch.Tensor:
+        """The scene token's input: the normalised scene (B, D) [+ with scene_token_ee, every
+        object's xyz minus the end effector's, in decimetres: where to go, in the gripper's
+        terms]."""
+        c = self.config
+        if c.scene_token_ee < 0:
+            return scene
+        raw = self.scene_norm.unnormalize(K.OBS_ENV_STATE, scene)
+        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device).float()
+        state = state[:, -1] if state.ndim == 3 else state
+        ee = state[:, c.scene_token_ee: c.scene_token_ee + 3]
+        n = raw.shape[-1] // 3
+        rel = (raw[:, : 3 * n].reshape(-1, n, 3) - ee[:, None]).flatten(1) / 0.1
+        return torch.cat([scene, rel], -1)
 
     def _current_state(self, obs: Mapping[str, Any]) -> torch.Tensor:
         """The normalised arm state of the current step, (B, state_dim)."""
@@ -461,6 +490,8 @@ class FlowVLAPolicy(Policy):
         if self.scene_head is None:
             return {"loss": loss}
         scene = self._scene_loss(batch, aux["scene"])
+        if c.freeze_vision:  # the frozen head's error on these batches: reported, not trained
+            return {"loss": loss, "flow_loss": loss.detach(), "scene_loss": scene.detach()}
         return {"loss": loss + c.scene_aux_weight * scene, "flow_loss": loss.detach(),
                 "scene_loss": scene.detach()}
 
@@ -472,15 +503,18 @@ class FlowVLAPolicy(Policy):
         pool = self.vision.pool(self.vision(torch.cat(self._camera_images(obs))))
         return self._scene_head(pool, self._current_state(obs))
 
-    def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
-        """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
+    def _true_scene(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The recorded scene state of the current step, normalised: (B, scene_state_dim)."""
         if K.OBS_ENV_STATE not in batch:
             raise KeyError(f"scene_aux_weight > 0 needs {K.OBS_ENV_STATE} in the batch: train "
                            "on a store collected with robolearn-collect --scene-state")
         target = torch.as_tensor(batch[K.OBS_ENV_STATE]).to(self.device).float()
-        target = self.scene_norm.normalize(K.OBS_ENV_STATE, target[:, -1] if target.ndim == 3
-                                           else target)
-        return F.mse_loss(pred, target)
+        return self.scene_norm.normalize(K.OBS_ENV_STATE, target[:, -1] if target.ndim == 3
+                                         else target)
+
+    def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
+        """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
+        return F.mse_loss(pred, self._true_scene(batch))
 
     def _scheduler(self):
         from diffusers import FlowMatchEulerDiscreteScheduler
