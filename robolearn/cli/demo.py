@@ -10,7 +10,9 @@ Stages (each capability joins as it lands):
    checking the round trip; collect expert episodes of public benchmarks (gym-pusht's
    PushT) through the same collector, scored by the benchmark's own metric;
 3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
-   checkpoint, metrics and loss curve in ``train/``;
+   checkpoint, metrics and loss curve in ``train/``; then ``flow_vla`` from pixels in two
+   tiny stages: an image encoder + scene head on labelled frames of a few PickPlace layouts,
+   then the policy on it, kept frozen (``perception/``);
 4. plan an instruction with the skill library and the embedded LLM planner and execute it
    in sim, re-planning on failure (``robolearn-plan``): report and video in ``plan/``;
 5. write ``demo_report.md`` in the run folder linking everything.
@@ -26,6 +28,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from robolearn import keys as K
 
 MARKER = ".robolearn-demo"
 
@@ -126,6 +130,51 @@ def stage_train(cfg, store_path: Path, out: Path) -> dict:
             "final_loss": float(last.get("loss", float("nan"))), "plot": "train/loss.png"}
 
 
+def stage_perception(cfg, out: Path) -> dict:
+    """flow_vla from pixels in two stages, at tiny sizes: labelled frames of
+    ``perception_layouts`` PickPlace layouts -> the image encoder + scene head
+    (``policy.perception_only``), then the policy on two PickPlace demos recorded with the
+    scene state, starting from that stage and keeping it frozen, the cameras entering only
+    through the head's estimate (the options of ``train/flow_vla_from_perception``)."""
+    from robolearn.cli.collect import collect
+    from robolearn.cli.train import run
+    from robolearn.config import compose
+    from robolearn.data.store import TrajectoryStore
+    from robolearn.envs.config import CollectConfig
+
+    folder = out / "perception"
+
+    def store(name: str, episodes: int, seed: int, **kw) -> Path:
+        c = CollectConfig(tasks=["PickPlace"], episodes=episodes, out=str(folder / name),
+                          seed=seed, gif=False, **kw)
+        c.env.robot = cfg.robot
+        c.env.cameras.resolution = cfg.image_size
+        collect(c, progress=False)
+        return folder / name
+
+    frames = store("frames.zarr", cfg.perception_layouts, cfg.seed + 500000, scene_frames=10)
+    demos = store("demos.zarr", 2, cfg.seed, scene_state=True)
+    state_dim = TrajectoryStore.open(str(demos)).schema[K.OBS_STATE].shape[-1]
+    common = [f"steps={cfg.perception_steps}", "save_every=100000", "val_every=0",
+              "eval_every=0", "progress=false", "data.val_ratio=0",
+              f"policy.max_state_dim={max(8, state_dim)}", "policy.scene_aux_weight=1.0"]
+    enc = run(compose("train/flow_vla_tiny", [f"data.store={frames}",
+                                              f"out_dir={folder / 'encoder'}",
+                                              "policy.perception_only=true", *common]))
+    # the tabletop state ends with the EE pose (xyz + quaternion): its x is 7 from the end
+    pol = run(compose("train/flow_vla_tiny", [
+        f"data.store={demos}", f"out_dir={folder / 'policy'}",
+        f"policy.init_from={folder / 'encoder'}", "policy.scene_token=true",
+        "policy.freeze_vision=true", "policy.camera_tokens=false",
+        "policy.scene_token_teacher=true", f"policy.scene_token_ee={state_dim - 7}", *common]))
+    return {"layouts": cfg.perception_layouts, "frames": TrajectoryStore.open(
+                str(frames)).n_steps, "steps": cfg.perception_steps,
+            "encoder_scene_loss": float(enc.get("loss", float("nan"))),
+            "policy_flow_loss": float(pol.get("loss", float("nan"))),
+            "policy_scene_loss": float(pol.get("scene_loss", float("nan"))),
+            "plots": ["perception/encoder/loss.png", "perception/policy/loss.png"]}
+
+
 def stage_plan(cfg, out: Path) -> dict:
     from robolearn.cli.plan import main as plan_main
 
@@ -142,7 +191,8 @@ def stage_plan(cfg, out: Path) -> dict:
 
 def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
                  trained: dict | None = None, planned: dict | None = None,
-                 interop: dict | None = None, benchmarks: dict | None = None) -> Path:
+                 interop: dict | None = None, benchmarks: dict | None = None,
+                 perception: dict | None = None) -> Path:
     lines = [
         "# robolearn demo run", "",
         f"Robot `{cfg.robot}`, tasks {', '.join(f'`{t}`' for t in cfg.tasks)}, "
@@ -188,6 +238,18 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
                   f"`{trained['preset']}` for {trained['steps']} steps with the shared trainer: "
                   f"final loss {trained['final_loss']:.4f}. Checkpoint, `metrics.csv` and the "
                   f"curve are in `train/`.", "", f"![loss]({trained['plot']})", ""]
+    if perception:
+        p = perception
+        lines += ["## flow_vla from pixels in two stages (preview)", "",
+                  f"Perception: {p['frames']} labelled frames of {p['layouts']} PickPlace "
+                  f"layouts (`perception/frames.zarr`) train the image encoder and the scene "
+                  f"head for {p['steps']} steps (scene loss {p['encoder_scene_loss']:.4f}). "
+                  f"The policy then trains on PickPlace demos with the scene state from that "
+                  f"run, which stays frozen (flow loss {p['policy_flow_loss']:.4f}; the frozen "
+                  f"head's scene loss on the demos' unseen layouts "
+                  f"{p['policy_scene_loss']:.4f}). Tiny sizes; the full recipe is "
+                  f"`train/flow_vla_perception` + `train/flow_vla_from_perception`.", ""]
+        lines += [f"![{Path(x).parent.name} loss]({x})" for x in p["plots"]] + [""]
     if planned:
         plans = planned.get("plans") or []
         first = plans[0] if plans else {}
@@ -234,17 +296,22 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.train_preset:
         print(f"== 3/5 train {cfg.train_preset} for {cfg.train_steps} steps")
         trained = stage_train(cfg, out / "demos.zarr", out)
+    perception = None
+    if cfg.perception_layouts:
+        print(f"== 3/5 flow_vla from pixels in two stages: perception on "
+              f"{cfg.perception_layouts} PickPlace layouts, then the policy on it, frozen")
+        perception = stage_perception(cfg, out)
     planned = None
     if cfg.plan_instruction:
         print(f"== 4/5 plan and execute: {cfg.plan_instruction!r} in {cfg.plan_env}")
         planned = stage_plan(cfg, out)
     print("== 5/5 report")
     report = write_report(out, cfg, collected, data, time.time() - t0, trained, planned, interop,
-                          benchmarks)
+                          benchmarks, perception)
     (out / "demo_summary.json").write_text(json.dumps(
         {"collect": {k: v for k, v in collected.items() if k != "config"},
          "store": data["info"], "lerobot_roundtrip": interop, "benchmarks": benchmarks,
-         "train": trained,
+         "train": trained, "perception": perception,
          "plan": planned}, indent=1, default=str))
     print(f"done in {time.time() - t0:.0f} s: {report}")
     return 0

@@ -71,6 +71,10 @@ class DemoConfig:
     """Optimiser steps of that short training run (a loss-curve preview, not a full run)."""
     train_batch_size: int = 32
     """Windows per batch of that run."""
+    perception_layouts: int = 4
+    """flow_vla from pixels in two stages (tiny sizes): labelled frames of this many PickPlace layouts (robolearn-collect --scene-frames) train the image encoder + scene head, then the policy stage on PickPlace demos with the scene state keeps them frozen (train/flow_vla_from_perception's options); 0 skips."""
+    perception_steps: int = 60
+    """Optimiser steps of each of those two tiny stages (a preview, not a full run)."""
     plan_instruction: str = "put the red block in the bowl, then close the drawer"
     """Instruction the embedded LLM planner turns into skills and executes in sim ("" skips)."""
     plan_env: str = "BowlThenCloseDrawer"
