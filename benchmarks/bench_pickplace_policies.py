@@ -286,14 +286,13 @@ def main() -> None:
     per_min = {"flow_vla": 117, "bc": 66, "diffusion": 40, "flow_vla_pretrained": 9,
                "flow_vla_random_init": 9, "flow_vla_conv_kp": 66, "flow_vla_scene_aux": 117,
                "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117,
+               # no image tokens, no encoder backward: ~8 steps/s on the later, faster
+               # machine; 333/min caps it at 16000 (~33 min there) in a 48-minute stage
                "flow_vla_scene_frozen": 333}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
-    # the frozen variant's policy stage (no image tokens, no encoder backward) runs ~8
-    # steps/s on the 2-core machine of its measurement: 16000 steps (~33 min) of the 48
-    policy_minutes = args.minutes - args.perception_minutes
-    a["max_steps"]["flow_vla_scene_pretrained"] = args.steps or int(per_min["flow_vla"]
-                                                                    * policy_minutes)
-    a["max_steps"]["flow_vla_scene_frozen"] = args.steps or int(333 * policy_minutes)
+    for m in PERCEPTION_METHODS:  # their policy stage gets what the perception stage leaves
+        a["max_steps"][m] = args.steps or int(per_min[m] * (args.minutes
+                                                             - args.perception_minutes))
     t0 = time.perf_counter()
     rows = side_by_side(job, args.methods, a, args.jobs)
     base = next((r["success_rate"] for r in rows if r["method"] == "bc"), None)

@@ -145,15 +145,16 @@ def stage_perception(cfg, out: Path) -> dict:
     folder = out / "perception"
 
     def store(name: str, episodes: int, seed: int, **kw) -> Path:
-        c = CollectConfig(tasks=["PickPlace"], episodes=episodes, out=str(folder / name),
-                          seed=seed, gif=False, **kw)
+        path = folder / name / f"{name}.zarr"  # a folder each: the collect summaries differ
+        c = CollectConfig(tasks=["PickPlace"], episodes=episodes, out=str(path), seed=seed,
+                          gif=False, **kw)
         c.env.robot = cfg.robot
         c.env.cameras.resolution = cfg.image_size
         collect(c, progress=False)
-        return folder / name
+        return path
 
-    frames = store("frames.zarr", cfg.perception_layouts, cfg.seed + 500000, scene_frames=10)
-    demos = store("demos.zarr", 2, cfg.seed, scene_state=True)
+    frames = store("frames", cfg.perception_layouts, cfg.seed + 500000, scene_frames=10)
+    demos = store("demos", 2, cfg.seed, scene_state=True)
     state_dim = TrajectoryStore.open(str(demos)).schema[K.OBS_STATE].shape[-1]
     common = [f"steps={cfg.perception_steps}", "save_every=100000", "val_every=0",
               "eval_every=0", "progress=false", "data.val_ratio=0",
@@ -242,7 +243,7 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
         p = perception
         lines += ["## flow_vla from pixels in two stages (preview)", "",
                   f"Perception: {p['frames']} labelled frames of {p['layouts']} PickPlace "
-                  f"layouts (`perception/frames.zarr`) train the image encoder and the scene "
+                  f"layouts (`perception/frames/`) train the image encoder and the scene "
                   f"head for {p['steps']} steps (scene loss {p['encoder_scene_loss']:.4f}). "
                   f"The policy then trains on PickPlace demos with the scene state from that "
                   f"run, which stays frozen (flow loss {p['policy_flow_loss']:.4f}; the frozen "

@@ -105,7 +105,7 @@ def run(cfg, evaluator=None):
     cfg.policy.resolve_features(stats, image_keys=train.image_keys)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     policy = get_policy_class(cfg.policy.name)(cfg.policy, stats)
-    missing = _missing_init_from(cfg)
+    missing = cfg.policy.start_requirement()
     if missing:
         raise ValueError(missing)
     if cfg.policy.init_from:
@@ -128,17 +128,6 @@ def run(cfg, evaluator=None):
     return last
 
 
-def _missing_init_from(cfg) -> str | None:
-    """Why this run cannot start without policy.init_from (None when it can)."""
-    p = cfg.policy
-    if getattr(p, "freeze_vision", False) and getattr(p, "scene_token", False) \
-            and not p.init_from:
-        return ("policy.init_from is not set, and policy.freeze_vision keeps the scene head "
-                "as it starts (a fresh one knows nothing): pass policy.init_from=<a "
-                "train/flow_vla_perception run> (or policy.freeze_vision=false)")
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     from robolearn.config import compose_cli
 
@@ -154,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print("robolearn-train: data.store is not set; pass data.store=PATH_OR_URL",
               file=sys.stderr)
         return 2
-    missing = _missing_init_from(cfg)
+    missing = cfg.policy.start_requirement()
     if missing:
         print(f"robolearn-train: {missing}", file=sys.stderr)
         return 2

@@ -59,6 +59,12 @@ class PolicyConfig:
         """A few-thousand-parameter config for tests and the demo."""
         return cls()
 
+    def start_requirement(self) -> str | None:
+        """Why a training run of this config cannot start as set (e.g. it needs
+        ``init_from``), with the fix; None when it can. Unlike :meth:`validate` this is not
+        asked when a policy is built or loaded, only when a run starts."""
+        return None
+
     def validate(self) -> None:
         if self.state_scale_floor < 0:
             raise ValueError(f"state_scale_floor must be >= 0 (0 = off), got "

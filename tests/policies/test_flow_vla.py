@@ -381,6 +381,12 @@ def test_frozen_perception_and_scene_only_cameras(tmp_path):
                                   "scene_token": True, "freeze_vision": True})
     with pytest.raises(ValueError, match="keeps frozen: they would stay at their random init"):
         init_from_checkpoint(FlowVLAPolicy(frozen_cfg, stats), tmp_path / "plain")
+    with pytest.raises(ValueError, match="freeze_vision keeps fixed: nothing would train"):
+        FlowVLAConfig(**{**cfg.to_dict(), "freeze_vision": True}).validate()
+    assert frozen_cfg.start_requirement() and "policy.init_from" in \
+        frozen_cfg.start_requirement()
+    frozen_cfg.init_from = str(tmp_path / "perception")
+    assert frozen_cfg.start_requirement() is None
     with pytest.raises(ValueError, match="camera_tokens=false .* set scene_token=true"):
         FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False,
                          "camera_tokens": False}).validate()

@@ -128,6 +128,13 @@ class FlowVLAConfig(PolicyConfig):
             self.scene_state_dim = len(stats[K.OBS_ENV_STATE]["mean"])
         return self
 
+    def start_requirement(self) -> str | None:
+        if self.freeze_vision and self.scene_token and not self.init_from:
+            return ("policy.init_from is not set, and policy.freeze_vision keeps the scene head "
+                    "as it starts (a fresh one knows nothing): pass policy.init_from=<a "
+                    "train/flow_vla_perception run> (or policy.freeze_vision=false)")
+        return None
+
     def validate(self) -> None:
         super().validate()
         if self.scene_aux_weight < 0:
@@ -159,6 +166,10 @@ class FlowVLAConfig(PolicyConfig):
             raise ValueError("camera_tokens=false leaves the cameras only the scene token as "
                              "their way into the policy: set scene_token=true (with "
                              "scene_aux_weight > 0), or camera_tokens=true")
+        if self.perception_only and self.freeze_vision:
+            raise ValueError("perception_only trains only the image encoder and the scene head, "
+                             "which freeze_vision keeps fixed: nothing would train; set "
+                             "freeze_vision=false for the perception stage")
         if self.perception_only and self.scene_aux_weight <= 0:
             raise ValueError("perception_only trains the image encoder on the scene head's "
                              "loss: set scene_aux_weight > 0 (e.g. 1.0)")

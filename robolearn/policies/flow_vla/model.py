@@ -169,13 +169,13 @@ class FlowVLAPolicy(Policy):
         lm_cfg = self.lm.config
         self.expert = self._build_expert(lm_cfg, c)
         vw, lw, ew = self.vision.token_dim, lm_cfg.hidden_size, c.expert_width
-        n_cams = len(c.image_keys) if c.camera_tokens else 0  # cameras with prefix tokens
-        self.image_proj = nn.Linear(vw, lw) if c.camera_tokens else None
-        self.image_pos = (nn.Parameter(0.02 * torch.randn(n_cams, self.vision.n_tokens, lw))
-                          if c.image_pos_embed and n_cams else None)
-        self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
-                              if c.image_keypoints and n_cams else None)
         n_cams = len(c.image_keys)
+        tok_cams = n_cams if c.camera_tokens else 0  # cameras with tokens in the prefix
+        self.image_proj = nn.Linear(vw, lw) if c.camera_tokens else None
+        self.image_pos = (nn.Parameter(0.02 * torch.randn(tok_cams, self.vision.n_tokens, lw))
+                          if c.image_pos_embed and tok_cams else None)
+        self.keypoint_proj = (nn.Linear(self.vision.out_dim, lw)
+                              if c.image_keypoints and tok_cams else None)
         self.scene_head = self.scene_norm = None
         if c.scene_aux_weight > 0:  # pooled cameras + state -> scene (training only,
             # unless scene_token feeds its estimate to the prefix)
@@ -381,18 +381,19 @@ class FlowVLAPolicy(Policy):
         if c.scene_token_ee < 0:
             return scene
         raw = self.scene_norm.unnormalize(K.OBS_ENV_STATE, scene)
-        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device).float()
-        state = state[:, -1] if state.ndim == 3 else state
-        ee = state[:, c.scene_token_ee: c.scene_token_ee + 3]
+        ee = self._current(obs, K.OBS_STATE)[:, c.scene_token_ee: c.scene_token_ee + 3]
         n = raw.shape[-1] // 3
         rel = (raw[:, : 3 * n].reshape(-1, n, 3) - ee[:, None]).flatten(1) / 0.1
         return torch.cat([scene, rel], -1)
 
+    def _current(self, obs: Mapping[str, Any], key: str) -> torch.Tensor:
+        """A low-dim key's current step, raw: (B, D) from (B, D) or a window (B, T, D)."""
+        x = torch.as_tensor(obs[key]).to(self.device).float()
+        return x[:, -1] if x.ndim == 3 else x
+
     def _current_state(self, obs: Mapping[str, Any]) -> torch.Tensor:
         """The normalised arm state of the current step, (B, state_dim)."""
-        state = torch.as_tensor(obs[K.OBS_STATE]).to(self.device)
-        state = state[:, -1] if state.ndim == 3 else state
-        return self.normalizer.normalize(K.OBS_STATE, state.float())
+        return self.normalizer.normalize(K.OBS_STATE, self._current(obs, K.OBS_STATE))
 
     def _scene_head(self, pool: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Pooled camera features (n_cams * B, out_dim) + normalised state (B, D) -> the
@@ -508,9 +509,7 @@ class FlowVLAPolicy(Policy):
         if K.OBS_ENV_STATE not in batch:
             raise KeyError(f"scene_aux_weight > 0 needs {K.OBS_ENV_STATE} in the batch: train "
                            "on a store collected with robolearn-collect --scene-state")
-        target = torch.as_tensor(batch[K.OBS_ENV_STATE]).to(self.device).float()
-        return self.scene_norm.normalize(K.OBS_ENV_STATE, target[:, -1] if target.ndim == 3
-                                         else target)
+        return self.scene_norm.normalize(K.OBS_ENV_STATE, self._current(batch, K.OBS_ENV_STATE))
 
     def _scene_loss(self, batch: Mapping[str, Any], pred: torch.Tensor) -> torch.Tensor:
         """MSE of the scene state (normalised) predicted from the pooled cameras + state."""
