@@ -205,7 +205,7 @@ def init_from_checkpoint(policy: Policy, path: str | Path) -> int:
     """Copy every weight and normalisation statistic of the policy saved at ``path`` (a
     run, checkpoint step or policy folder of the same type and sizes) into ``policy``:
     fine-tuning a pretrained policy (``policy.init_from``). Returns the tensors copied."""
-    src = load_policy(resolve_policy_dir(path))
+    src = load_policy(path)
     if src.name != policy.name:
         raise ValueError(f"{path} holds a {src.name} policy; init_from needs a {policy.name} one")
     mine, theirs = policy.state_dict(), src.state_dict()
@@ -256,12 +256,13 @@ def saved_config_dict(config: dict) -> dict:
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
-    """Build a policy from a ``save_pretrained`` folder (no pickles involved)."""
+    """Build a policy from a ``save_pretrained`` folder (no pickles involved), or from a
+    checkpoint step folder or a run folder (their EMA weights: :func:`resolve_policy_dir`)."""
     from safetensors.torch import load_file
 
     from robolearn.policies.registry import get_policy_class
 
-    path = Path(path)
+    path = resolve_policy_dir(path)
     if not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{path} is not a policy checkpoint (no {CONFIG_FILE}); pass the "
                                 f"folder written by save_pretrained / the trainer")

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from robolearn import keys as K
 from robolearn.cli.train import main
@@ -49,12 +50,14 @@ def test_cli_trains_on_a_store_and_the_checkpoint_predicts(name, tiny_store, tmp
                "data.batch_size=4", "data.val_ratio=0.2", "val_every=3", "progress=false"])
     assert rc == 0 and "done: step 3" in capsys.readouterr().out
     policy = load_policy(latest_checkpoint(out) / "policy_ema")
+    # the run folder and its step folder load the same (EMA) weights
+    for folder in (out, latest_checkpoint(out)):
+        same = load_policy(folder).state_dict()
+        assert all(torch.equal(v, same[k]) for k, v in policy.state_dict().items())
     assert policy.config.image_keys == [K.image_key("front")]
     assert policy.config.state_dim == 3 and policy.config.action_dim == 2
     obs = {K.OBS_STATE: np.zeros((1, 3), np.float32),
            K.image_key("front"): np.zeros((1, 3, 20, 20), np.uint8), K.LANGUAGE: ["pick"]}
-    import torch
-
     a = policy.select_action({k: torch.as_tensor(v) if k != K.LANGUAGE else v
                               for k, v in obs.items()})
     assert a.shape == (1, 2) and torch.isfinite(a).all()

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn import keys as K
-from robolearn.policies.base import Policy, load_policy, mismatched_keys, resolve_policy_dir
+from robolearn.policies.base import Policy, load_policy, mismatched_keys
 from robolearn.policies.encoders import conv_observation_encoder, prepare_images
 from robolearn.policies.pretrain.config import PretrainConfig
 
@@ -101,7 +101,7 @@ def load_pretrained_encoder(policy: Policy, path: str | Path, freeze: bool = Fal
     ``path``: a run folder, checkpoint step folder or policy folder of a ``pretrain`` run
     (or of any policy with the same encoder). Returns the number of tensors loaded.
     """
-    src = load_policy(resolve_policy_dir(path))
+    src = load_policy(path)
     mine, theirs = policy.encoder_modules(), src.encoder_modules()
     if not mine or not theirs:
         who = policy.name if not mine else f"the {src.name} policy in {path}"
