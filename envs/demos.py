@@ -23,6 +23,8 @@ Quality labels (``meta["quality"]``), so offline RL gets mixed data on purpose:
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from robolearn import keys as K
@@ -65,6 +67,20 @@ def choose_quality(rng: np.random.Generator, noise: float, noisy_fraction: float
     return "expert"
 
 
+@contextlib.contextmanager
+def _images_deferred(base, defer: bool):
+    """While ``defer``: the env's observations leave out the camera images (a rollout that
+    keeps a few steps renders those afterwards, from sim snapshots)."""
+    if not defer:
+        yield
+        return
+    base.observe_images = False
+    try:
+        yield
+    finally:
+        base.observe_images = True
+
+
 def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
             max_steps: int | None = None, video: list | None = None,
             options: dict | None = None, success_tail: int = SUCCESS_TAIL,
@@ -92,65 +108,69 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     task = base.task
     max_steps = max_steps or base.cfg.max_episode_steps or task.max_steps
     rng = np.random.default_rng([seed, 7919])  # sabotage/noise stream, separate from the scene
-    obs, info = env.reset(seed=seed, options=options)
-    failure_mode, offset, cut_fraction = None, None, None
-    if quality == "failed":
-        failure_mode = str(rng.choice(["offset", "stop_short"]))
-        if failure_mode == "offset":
-            a = rng.uniform(0, 2 * np.pi)
-            offset = rng.uniform(0.08, 0.12) * np.array([np.cos(a), np.sin(a), 0.0])
-        else:  # abandon the last skill 20-60% of the way in
-            cut_fraction = rng.uniform(0.2, 0.6)
-    ctx = ExpertContext(base.sim, offset=offset)
-    slip_rng = np.random.default_rng([seed, 2749])  # its own stream: scenes/noise unchanged
-    if quality == "expert" and slip_rng.uniform() < regrasp:
-        ctx.slip = float(slip_rng.choice([-1.0, 1.0]) * slip_rng.uniform(0.04, 0.05))
-    slipped = bool(ctx.slip)
-    noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
-    low, high = base.action_space.low, base.action_space.high
-    perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
-    rec = {k: [] for k in ("images", "state", "scene", "action", "reward", "done", "lang",
-                           "skill")}
-    if scene_state:
-        from robolearn.envs.tabletop_env import object_state
-    if video is not None:
-        video.append(env.render())
-    t, ended, tail_left = 0, False, None
-    plan = task.plan(base.task_args)
-    for n_skill, (skill, args) in enumerate(plan):
-        lang = step_instruction(skill, args)
-        stop_at = None
-        if cut_fraction is not None and n_skill == len(plan) - 1:
-            stop_at = t + max(1, int(cut_fraction * TYPICAL_STEPS[skill]))
-        label = f"{skill}({','.join(f'{v}' for v in args.values())})"
-        for action in expert_actions(env, skill, args, ctx):
-            if noise_scale is not None:
-                action = np.clip(action + rng.normal(0, 1, action.shape) * noise_scale,
-                                 low, high).astype(np.float32)
-            rec["images"].append(obs.get("images", {}))
-            rec["state"].append(state_vector(obs))
-            if scene_state:
-                rec["scene"].append(object_state(base.sim))
-            # DART: perturb what runs, record what the expert asked for
-            obs, reward, terminated, truncated, info = env.step(perturb(action))
-            t += 1
-            if tail_left is not None:
-                tail_left -= 1
-            elif terminated:  # success: keep recording the expert's release/retreat a while
-                tail_left = success_tail
-            ended = ((tail_left is not None and tail_left <= 0) or truncated or t >= max_steps
-                     or (stop_at is not None and t >= stop_at))
-            rec["action"].append(np.asarray(action, np.float32))
-            rec["reward"].append(reward)
-            rec["done"].append(bool(ended))
-            rec["lang"].append(lang)
-            rec["skill"].append(label)
-            if video is not None:
-                video.append(env.render())
+    # perception frames: render only the kept steps, afterwards, from snapshots of the sim
+    # (rendering every step was over half of the collection time)
+    defer = scene_frames > 0 and bool(base.cfg.cameras.names)
+    with _images_deferred(base, defer):
+        obs, info = env.reset(seed=seed, options=options)
+        failure_mode, offset, cut_fraction = None, None, None
+        if quality == "failed":
+            failure_mode = str(rng.choice(["offset", "stop_short"]))
+            if failure_mode == "offset":
+                a = rng.uniform(0, 2 * np.pi)
+                offset = rng.uniform(0.08, 0.12) * np.array([np.cos(a), np.sin(a), 0.0])
+            else:  # abandon the last skill 20-60% of the way in
+                cut_fraction = rng.uniform(0.2, 0.6)
+        ctx = ExpertContext(base.sim, offset=offset)
+        slip_rng = np.random.default_rng([seed, 2749])  # its own stream: scenes/noise unchanged
+        if quality == "expert" and slip_rng.uniform() < regrasp:
+            ctx.slip = float(slip_rng.choice([-1.0, 1.0]) * slip_rng.uniform(0.04, 0.05))
+        slipped = bool(ctx.slip)
+        noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
+        low, high = base.action_space.low, base.action_space.high
+        perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
+        rec = {k: [] for k in ("images", "state", "scene", "action", "reward", "done", "lang",
+                               "skill")}
+        if scene_state:
+            from robolearn.envs.tabletop_env import object_state
+        if video is not None:
+            video.append(env.render())
+        t, ended, tail_left = 0, False, None
+        plan = task.plan(base.task_args)
+        for n_skill, (skill, args) in enumerate(plan):
+            lang = step_instruction(skill, args)
+            stop_at = None
+            if cut_fraction is not None and n_skill == len(plan) - 1:
+                stop_at = t + max(1, int(cut_fraction * TYPICAL_STEPS[skill]))
+            label = f"{skill}({','.join(f'{v}' for v in args.values())})"
+            for action in expert_actions(env, skill, args, ctx):
+                if noise_scale is not None:
+                    action = np.clip(action + rng.normal(0, 1, action.shape) * noise_scale,
+                                     low, high).astype(np.float32)
+                rec["images"].append(base.sim.snapshot() if defer else obs.get("images", {}))
+                rec["state"].append(state_vector(obs))
+                if scene_state:
+                    rec["scene"].append(object_state(base.sim))
+                # DART: perturb what runs, record what the expert asked for
+                obs, reward, terminated, truncated, info = env.step(perturb(action))
+                t += 1
+                if tail_left is not None:
+                    tail_left -= 1
+                elif terminated:  # success: keep recording the expert's release/retreat a while
+                    tail_left = success_tail
+                ended = ((tail_left is not None and tail_left <= 0) or truncated or t >= max_steps
+                         or (stop_at is not None and t >= stop_at))
+                rec["action"].append(np.asarray(action, np.float32))
+                rec["reward"].append(reward)
+                rec["done"].append(bool(ended))
+                rec["lang"].append(lang)
+                rec["skill"].append(label)
+                if video is not None:
+                    video.append(env.render())
+                if ended:
+                    break
             if ended:
                 break
-        if ended:
-            break
     if not rec["action"]:
         raise RuntimeError(f"{task.name} seed {seed}: the expert produced no steps")
     rec["done"][-1] = True
@@ -161,8 +181,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
              K.SKILL: rec["skill"]}
     if scene_state:
         steps[K.OBS_ENV_STATE] = np.stack(rec["scene"])
-    for cam in base.cfg.cameras.names:
-        steps[K.image_key(cam)] = np.stack([im[cam] for im in rec["images"]])
+    images = rec["images"]
     if scene_frames > 0:  # labelled frames for perception, spread over the whole episode
         n = len(steps[K.ACTION])
         keep = np.sort(np.random.default_rng([seed, 4099]).choice(
@@ -170,6 +189,9 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
         steps = {k: ([v[i] for i in keep] if isinstance(v, list) else v[keep])
                  for k, v in steps.items()}
         steps[K.DONE] = np.arange(len(keep)) == len(keep) - 1
+        images = [base.images_of(images[i]) if defer else images[i] for i in keep]
+    for cam in base.cfg.cameras.names:
+        steps[K.image_key(cam)] = np.stack([im[cam] for im in images])
     meta = {K.META_TASK: task.name, K.META_INSTRUCTION: base.instruction,
             K.META_SUCCESS: success, K.META_ROBOT: base.cfg.robot,
             K.META_FPS: float(base.cfg.control_hz), K.META_ACTION_SPACE: base.cfg.action_space,

@@ -7,6 +7,8 @@ targets and a gripper command, and answers questions about the scene.
 
 from __future__ import annotations
 
+import copy
+
 import math
 import os
 
@@ -401,10 +403,18 @@ class TabletopSim:
         return self._renderers[key]
 
     def render(self, camera: str, width: int, height: int | None = None,
-               high_quality: bool = False) -> np.ndarray:
+               high_quality: bool = False, data=None) -> np.ndarray:
+        """``data``: render that copy of the sim's ``MjData`` (a :meth:`snapshot`) instead
+        of the live one."""
         r = self.renderer(width, height or width, high_quality)
-        r.update_scene(self.data, self.robot.wrist_camera if camera == "wrist" else camera)
+        r.update_scene(self.data if data is None else data,
+                       self.robot.wrist_camera if camera == "wrist" else camera)
         return r.render()
+
+    def snapshot(self):
+        """A copy of the sim's ``MjData`` as it is now: :meth:`render` of it later draws
+        exactly what a render now would (the same, possibly one-substep-stale, kinematics)."""
+        return copy.copy(self.data)
 
     def close(self) -> None:
         for r in self._renderers.values():

@@ -123,6 +123,9 @@ class TabletopEnv(gym.Env):
         self.episode_seed: int | None = None
         self.layout = None  # the last reset's object placement (randomize.Layout)
         self._elapsed = 0
+        #: False: reset/step observations leave out the camera images (no rendering); an
+        #: image-less rollout can render chosen steps afterwards (sim.snapshot, images_of)
+        self.observe_images = True
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -211,7 +214,13 @@ class TabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ helpers
     def _obs(self) -> dict:
-        return self.current_observation()
+        return self.current_observation(None if self.observe_images else [])
+
+    def images_of(self, snapshot) -> dict[str, np.ndarray]:
+        """The learning cameras' images of a :meth:`TabletopSim.snapshot`, as an
+        observation's ``images`` would have held them when it was taken."""
+        cam = self.cfg.cameras
+        return {c: self.sim.render(c, cam.resolution, data=snapshot) for c in cam.names}
 
     def _info(self, success: bool) -> dict:
         return {"success": bool(success), "symbolic_state": self.sim.symbolic_state(),
