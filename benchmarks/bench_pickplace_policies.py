@@ -27,6 +27,8 @@ demos, whose actions are never learned; collection is not timed), for
 ``flow_vla_scene_frozen`` (preset ``train/flow_vla_from_perception``) keeps that stage
 frozen, lets the cameras in only through the token, teacher-forces the token with the
 recorded positions while training and adds the objects' offsets from the gripper to it.
+``flow_vla_scene_frozen_demos`` is that recipe with its perception stage trained on the 100
+demos' own frames (5000 steps), no other layouts: what the demos alone teach the encoder.
 
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
@@ -76,9 +78,15 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            # ... with that stage frozen, the cameras entering only through the token, the
            # token teacher-forced while training and carrying the objects' offsets from the
            # end effector (state[8:11] on the Panda)
-           "flow_vla_scene_frozen": ("train/flow_vla_from_perception", [])}
+           "flow_vla_scene_frozen": ("train/flow_vla_from_perception", []),
+           # ... the same, its perception stage trained on the demos themselves (their
+           # recorded object positions): no frames of other layouts
+           "flow_vla_scene_frozen_demos": ("train/flow_vla_from_perception", [])}
 #: methods whose budget covers a perception stage before the policy
-PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen")
+PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen",
+                      "flow_vla_scene_frozen_demos")
+#: ... of which these train it on the demos, for this many steps (5000: ~4 min here)
+DEMO_PERCEPTION_STEPS = {"flow_vla_scene_frozen_demos": 5000}
 SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token",
                  *PERCEPTION_METHODS)  # need --scene-state demos
 #: seeds of the perception frames' layouts: apart from the demos' (0..) and the eval's (100000..)
@@ -116,7 +124,7 @@ def job(method: str, a: dict) -> dict:
         minutes = a["minutes"]
         if method in PERCEPTION_METHODS:  # the budget covers both stages
             minutes -= a["perception_minutes"]
-            extra = extra + perception_stage(run, a)
+            extra = extra + perception_stage(run, a, DEMO_PERCEPTION_STEPS.get(method, 0))
         over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={minutes}",
                 f"save_every={steps}", f"seed={a['seed']}", *extra]
         if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:
@@ -136,23 +144,24 @@ def job(method: str, a: dict) -> dict:
     return row
 
 
-def perception_stage(run: Path, a: dict) -> list[str]:
-    """The first stage of flow_vla_scene_pretrained / _frozen: collect labelled frames of
+def perception_stage(run: Path, a: dict, demo_steps: int = 0) -> list[str]:
+    """The first stage of the PERCEPTION_METHODS: collect labelled frames of
     ``--frames-episodes`` layouts (robolearn-collect --scene-frames; not demos, their actions
     are never learned) and train the image encoder + scene head on them for
-    ``--perception-minutes`` (train/flow_vla_perception). Returns the policy stage's
+    ``--perception-minutes`` (train/flow_vla_perception); ``demo_steps > 0``: train them on
+    the demos' own frames instead, for that many steps. Returns the policy stage's
     ``policy.init_from`` override."""
     from robolearn.cli.train import run as train
     from robolearn.config import compose
 
     root = Path(a["out"])
-    frames = ensure_store(root / "frames.zarr", ["PickPlace"], a["frames_episodes"],
-                          list(a["env"]) + ["gif=false", f"scene_frames={a['scene_frames']}",
-                                            f"seed={FRAMES_SEED}"],
-                          preset="collect/pickplace")
+    frames = a["store"] if demo_steps else ensure_store(
+        root / "frames.zarr", ["PickPlace"], a["frames_episodes"],
+        list(a["env"]) + ["gif=false", f"scene_frames={a['scene_frames']}",
+                          f"seed={FRAMES_SEED}"], preset="collect/pickplace")
     stage = run / "perception"
     if not (stage / "checkpoints").is_dir():
-        steps = int(PERCEPTION_PER_MIN * a["perception_minutes"])
+        steps = demo_steps or int(PERCEPTION_PER_MIN * a["perception_minutes"])
         one_thread(a["threads"])
         train(compose("train/flow_vla_perception", [
             f"data.store={frames}", f"out_dir={stage}", f"steps={steps}",
@@ -288,7 +297,7 @@ def main() -> None:
                "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117,
                # no image tokens, no encoder backward: ~8 steps/s on the later, faster
                # machine; 333/min caps it at 16000 (~33 min there) in a 48-minute stage
-               "flow_vla_scene_frozen": 333}
+               "flow_vla_scene_frozen": 333, "flow_vla_scene_frozen_demos": 333}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
     for m in PERCEPTION_METHODS:  # their policy stage gets what the perception stage leaves
         a["max_steps"][m] = args.steps or int(per_min[m] * (args.minutes
