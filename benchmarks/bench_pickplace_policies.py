@@ -85,7 +85,8 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
 #: methods whose budget covers a perception stage before the policy
 PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen",
                       "flow_vla_scene_frozen_demos")
-#: ... of which these train it on the demos, for this many steps (5000: ~4 min here)
+#: ... of which these train it on the demos, for this many steps (~3.5 min at the ~24
+#: steps/s train/flow_vla_perception ran at here with 2 threads)
 DEMO_PERCEPTION_STEPS = {"flow_vla_scene_frozen_demos": 5000}
 SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token",
                  *PERCEPTION_METHODS)  # need --scene-state demos

@@ -8,7 +8,6 @@ targets and a gripper command, and answers questions about the scene.
 from __future__ import annotations
 
 import copy
-
 import math
 import os
 
