@@ -113,6 +113,8 @@ class CollectConfig:
     """Fraction of episodes collected with --noise (the rest clean); 1.0 = all, if noise > 0."""
     failed_fraction: float = 0.0
     """Fraction of episodes deliberately sabotaged (wrong target, early release, stopping short)."""
+    workers: int = 1
+    """Processes collecting at once, each with its own sim. Episodes are still written in seed order, one at a time, so the store is the one a single process writes."""
     gif: bool = True
     """Write one rollout GIF per task into the run folder."""
     gif_dir: str = ""

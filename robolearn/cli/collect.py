@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cameras", nargs="*", default=None,
                     help="cameras to record (front overhead wrist); none = state only")
     ap.add_argument("--action-space", default=None, choices=["joint_pos", "ee_delta"])
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes collecting at once, each with its own sim (default 1); "
+                         "the store is the same, written in seed order")
     ap.add_argument("--no-gif", action="store_true", help="skip the per-task rollout GIFs")
     ap.add_argument("--gif-dir", default=None, help="GIF folder (default: beside the store)")
     ap.add_argument("--list-tasks", action="store_true", help="print the tasks and exit")
@@ -87,7 +90,7 @@ def resolve_config(args: argparse.Namespace):
     flags = {"tasks": args.tasks, "episodes": args.episodes, "out": args.out, "seed": args.seed,
              "noise": args.noise, "failed_fraction": args.failed_fraction, "dart": args.dart,
              "regrasp": args.regrasp, "scene_state": args.scene_state,
-             "scene_frames": args.scene_frames}
+             "scene_frames": args.scene_frames, "workers": args.workers}
     for k, v in flags.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -125,6 +128,8 @@ def _check(cfg) -> None:
                              f"have none (collect them without {flag})")
     if cfg.episodes < 1:
         raise SystemExit("error: --episodes must be >= 1")
+    if cfg.workers < 1:
+        raise SystemExit(f"error: --workers must be >= 1, got {cfg.workers}")
     if cfg.scene_frames < 0:
         raise SystemExit("error: --scene-frames must be >= 0 (0 = keep every step)")
     for name in ("noisy_fraction", "failed_fraction", "regrasp"):
@@ -164,17 +169,80 @@ def _check_frames_match(store, scene_frames: int) -> None:
                          "their own: pass a new --out")
 
 
+def _plan(cfg) -> list[tuple[int, str, int, str, bool]]:
+    """Every episode's (index, task, seed, quality, records its task's GIF): the quality is a
+    function of the seed alone, so the GIF goes to each task's first expert episode before
+    any of them runs, whichever process runs it."""
+    from robolearn.envs.demos import choose_quality
+
+    jobs, gif_done = [], set()
+    for i in range(cfg.episodes):
+        task, seed = cfg.tasks[i % len(cfg.tasks)], cfg.seed + i
+        quality = choose_quality(np.random.default_rng([seed, 104729]), cfg.noise,
+                                 cfg.noisy_fraction, cfg.failed_fraction)
+        gif = cfg.gif and quality == "expert" and task not in gif_done
+        if gif:
+            gif_done.add(task)
+        jobs.append((i, task, seed, quality, gif))
+    return jobs
+
+
+def _run_episode(cfg, job, envs: dict):
+    """One planned episode in this process's env of its task: (steps, meta, gif frames or
+    None, the frames' rate)."""
+    from robolearn.envs.backends import backend_for
+
+    _, task, seed, quality, gif = job
+    backend = backend_for(task)
+    if task not in envs:
+        envs[task] = backend.make_collect_env(task, cfg.env)
+    frames: list | None = [] if gif else None
+    extra = {k: getattr(cfg, k) for k in TABLETOP_ONLY if getattr(cfg, k)}
+    steps, meta = backend.rollout(envs[task], seed, quality=quality, noise=cfg.noise,
+                                  video=frames, dart=cfg.dart, **extra)
+    return steps, meta, frames, backend.video_fps(envs[task])
+
+
+_WORKER: dict = {}  # a collection worker process's config and envs
+
+
+def _worker_init(cfg) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
+    _WORKER.update(cfg=cfg, envs={})
+
+
+def _worker_episode(job):
+    return _run_episode(_WORKER["cfg"], job, _WORKER["envs"])
+
+
+def _episodes(cfg, jobs, envs: dict):
+    """(job, (steps, meta, frames, fps)) in seed order: run here, or by ``cfg.workers`` processes
+    (spawned: a forked MuJoCo/EGL context is not safe) of which each keeps its own envs."""
+    if cfg.workers <= 1:
+        for job in jobs:
+            yield job, _run_episode(cfg, job, envs)
+        return
+    import multiprocessing as mp
+
+    pool = mp.get_context("spawn").Pool(min(cfg.workers, len(jobs)), _worker_init, (cfg,))
+    try:
+        yield from zip(jobs, pool.imap(_worker_episode, jobs))
+    finally:
+        pool.terminate()  # an interrupt drops the episodes in flight, never a written one
+        pool.join()
+
+
 def collect(cfg, progress: bool = True) -> dict:
     """Write ``cfg.episodes`` episodes; return a summary (also saved beside the store)."""
     from robolearn.data.store import is_remote
-    from robolearn.envs.backends import backend_for, backends_for
-    from robolearn.envs.demos import choose_quality
+    from robolearn.envs.backends import backends_for
     from robolearn.utils.video import write_gif
 
     _check(cfg)
     for b in backends_for(cfg.tasks):
         b.require()
-    backend_of = {t: backend_for(t) for t in cfg.tasks}
     out = str(cfg.out)
     run_dir = Path(cfg.gif_dir) if cfg.gif_dir else (
         Path(out).parent if not is_remote(out) else Path("runs/collect"))
@@ -182,29 +250,17 @@ def collect(cfg, progress: bool = True) -> dict:
     store = _open_or_create(out)
     _check_frames_match(store, cfg.scene_frames)
     envs: dict = {}
-    summary: dict = {"store": out, "tasks": {}, "episodes_written": 0, "interrupted": False}
-    gif_done: set = set()
+    summary: dict = {"store": out, "tasks": {}, "episodes_written": 0, "interrupted": False,
+                     "workers": cfg.workers}
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
     bar = tqdm(total=cfg.episodes, desc="collect", unit="ep", disable=not progress) if tqdm else None
     t0 = time.time()
+    episodes = _episodes(cfg, _plan(cfg), envs)
     try:
-        for i in range(cfg.episodes):
-            task = cfg.tasks[i % len(cfg.tasks)]
-            seed = cfg.seed + i
-            want_gif = cfg.gif and task not in gif_done
-            backend = backend_of[task]
-            if task not in envs:
-                envs[task] = backend.make_collect_env(task, cfg.env)
-            env = envs[task]
-            quality = choose_quality(np.random.default_rng([seed, 104729]), cfg.noise,
-                                     cfg.noisy_fraction, cfg.failed_fraction)
-            frames: list | None = [] if want_gif and quality == "expert" else None
-            extra = {k: getattr(cfg, k) for k in TABLETOP_ONLY if getattr(cfg, k)}
-            steps, meta = backend.rollout(env, seed, quality=quality, noise=cfg.noise,
-                                          video=frames, dart=cfg.dart, **extra)
+        for (_, task, _, quality, _), (steps, meta, frames, fps) in episodes:
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})
@@ -216,17 +272,17 @@ def collect(cfg, progress: bool = True) -> dict:
             summary["episodes_written"] += 1
             if frames:
                 gif = run_dir / f"{task.replace('/', '_')}.gif"
-                write_gif(gif, frames, backend.video_fps(env))
+                write_gif(gif, frames, fps)
                 summary.setdefault("gifs", {})[task] = str(gif)
-                gif_done.add(task)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(task=task, ok=int(meta["success"]), q=quality[0])
     except KeyboardInterrupt:
         summary["interrupted"] = True
         print(f"\ninterrupted: {summary['episodes_written']} episodes were written to {out}; "
-              f"the episode in progress was dropped", file=sys.stderr)
+              f"the episodes in progress were dropped", file=sys.stderr)
     finally:
+        episodes.close()  # stops the worker processes
         if bar is not None:
             bar.close()
         store.close()

@@ -326,3 +326,54 @@ def test_scene_frames_render_only_the_kept_steps_and_draw_them_exactly(tmp_path)
         key = K.image_key(cam)
         np.testing.assert_array_equal(ep[key], whole[key][rows])
         assert len({im.tobytes() for im in ep[key]}) > 1  # the scene moves between them
+
+
+def test_workers_write_the_store_one_process_writes(tmp_path):
+    # two processes, each with its own sim, yet the same episodes in the same (seed) order,
+    # the same meta, and each task's GIF from its first expert episode
+    args = ["--task", "Reach", "Pick", "--episodes", "4", "--seed", "3", "--noise", "0.01",
+            "--noisy-fraction", "0.5", *SMALL]
+    one, two = tmp_path / "one" / "d.zarr", tmp_path / "two" / "d.zarr"
+    assert main([*args, "--out", str(one)]) == 0
+    assert main([*args, "--out", str(two), "--workers", "2"]) == 0
+    a, b = TrajectoryStore.open(str(one)), TrajectoryStore.open(str(two))
+    assert a.n_episodes == b.n_episodes == 4
+    assert a.all_episode_meta() == b.all_episode_meta()
+    for i in range(4):
+        ea, eb = a.get_episode(i), b.get_episode(i)
+        assert ea.keys() == eb.keys()
+        for k in ea:
+            assert np.array_equal(np.asarray(ea[k]), np.asarray(eb[k])), (i, k)
+    for task in ("Reach", "Pick"):
+        assert (one.parent / f"{task}.gif").read_bytes() == (two.parent / f"{task}.gif").read_bytes()
+    summary = json.loads((two.parent / "collect_summary.json").read_text())
+    assert summary["workers"] == 2 and summary["episodes_written"] == 4
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_finished_episodes(tmp_path):
+    out = tmp_path / "int.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "robolearn.cli.collect", "--task", "Reach",
+                             "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif",
+                             "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            with TrajectoryStore.open(str(out)) as s:
+                if s.n_episodes >= 2:
+                    break
+        except Exception:  # noqa: BLE001
+            pass
+    proc.send_signal(signal.SIGINT)  # the writer only, as a kill -INT would
+    _, err = proc.communicate(timeout=60)  # returns: the workers were stopped too
+    assert proc.returncode == 130 and "interrupted" in err
+    store = TrajectoryStore.open(str(out))
+    n = store.n_episodes
+    assert n >= 2 and [m["seed"] for m in store.all_episode_meta()] == list(range(n))
+
+
+def test_bad_worker_count_is_refused(capsys):
+    with pytest.raises(SystemExit, match="--workers must be >= 1"):
+        main(["--task", "Reach", "--episodes", "1", "--workers", "0", "--out", "x.zarr"])
