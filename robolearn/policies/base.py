@@ -73,6 +73,11 @@ class Policy(nn.Module):
     def predict_action_chunk(self, obs: Mapping[str, Any]) -> torch.Tensor:
         raise NotImplementedError
 
+    def val_metrics(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        """Numbers beside the loss that say more of a validation batch (the trainer averages
+        them over its validation batches and logs each as ``val_<name>``); none by default."""
+        return {}
+
     # ---- shared -----------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:

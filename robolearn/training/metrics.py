@@ -41,8 +41,9 @@ class MetricsLog:
         tmp.replace(self.path)
 
     def plot(self) -> Path | None:
-        """Train (and validation) loss over steps, and sim success rates when the run
-        evaluates (``eval/success*`` columns) -> ``loss.png``."""
+        """Train (and validation) loss over steps, sim success rates when the run evaluates
+        (``eval/success*`` columns) and the policy's other validation numbers (``val_*``,
+        e.g. a scene head's error in cm) -> ``loss.png``."""
         if not self.rows:
             return None
         import matplotlib
@@ -54,8 +55,9 @@ class MetricsLog:
         for r in self.rows:
             cols += [k for k in r if k not in cols]
         succ = [c for c in cols if c.startswith("eval/success")]
-        fig, axes = plt.subplots(1, 2 if succ else 1, figsize=(11 if succ else 6, 4),
-                                 squeeze=False)
+        extra = [c for c in cols if c.startswith("val_") and c != "val_loss"]
+        panels = 1 + bool(succ) + bool(extra)
+        fig, axes = plt.subplots(1, panels, figsize=(6 + 5 * (panels - 1), 4), squeeze=False)
         ax = axes[0, 0]
         for col, label in (("loss", "train"), ("val_loss", "validation")):
             pts = self._points(col)
@@ -74,6 +76,15 @@ class MetricsLog:
             ax.set_xlabel("step")
             ax.set_ylabel("sim success rate (%)")
             ax.set_ylim(-3, 103)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        if extra:  # the policy's own validation numbers (val_metrics), e.g. scene_err_cm
+            ax = axes[0, -1]
+            for col in extra:
+                pts = self._points(col)
+                ax.plot(*zip(*pts), marker="." if len(pts) < 50 else None, label=col[4:])
+            ax.set_xlabel("step")
+            ax.set_ylabel("validation")
             ax.grid(alpha=0.3)
             ax.legend()
         out = self.path.parent / PLOT_FILE

@@ -252,7 +252,7 @@ class Trainer:
                "lr": self.scheduler.get_last_lr()[0],
                "samples_per_s": n * cfg.data.batch_size / max(dt, 1e-9)}
         if self.val_loader is not None and cfg.val_every and self.step % cfg.val_every == 0:
-            row["val_loss"] = self.validate()
+            row.update(self.validate())
         if self.evaluator is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
             row.update(self.evaluate())
         if self.metrics is not None:
@@ -286,24 +286,30 @@ class Trainer:
         return {k: float(v) / self.dist.world_size for k, v in zip(keys, t.tolist())}
 
     @torch.no_grad()
-    def validate(self) -> float:
-        """Mean loss over ``val_batches`` validation batches with the EMA weights.
+    def validate(self) -> dict[str, float]:
+        """``val_loss``: the mean loss over ``val_batches`` validation batches with the EMA
+        weights, and the means of the policy's ``val_metrics`` as ``val_<name>``.
 
         Runs under a forked RNG with a fixed seed: the value is comparable across
         evaluations and the training RNG stream is untouched (exact resume holds).
         """
         self.policy.eval()
-        total, n = 0.0, 0
+        sums: dict[str, float] = {}
+        n = 0
         ctx = self.ema.applied(self.policy) if self.ema is not None else nullcontext()
         with torch.random.fork_rng(devices=[]), ctx:
             torch.manual_seed(self.cfg.seed)
             for i, batch in enumerate(self.val_loader):
                 if i >= self.cfg.val_batches:
                     break
+                batch = to_device(batch, self.device)
                 with self._autocast():
-                    total += float(self.policy(to_device(batch, self.device))["loss"])
+                    vals = {"loss": float(self.policy(batch)["loss"]),
+                            **self.policy.val_metrics(batch)}
+                for k, v in vals.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
                 n += 1
-        return self._reduce_mean({"v": total / max(n, 1)})["v"]
+        return self._reduce_mean({f"val_{k}": v / max(n, 1) for k, v in sums.items()})
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluator on rank 0 with EMA weights, RNG untouched; others wait."""

@@ -304,12 +304,23 @@ def test_perception_only_trains_the_encoder_and_scene_head_alone(tmp_path):
         assert all(p.grad is None for p in part.parameters())
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.grad is not None], lr=3e-3)
     first = out["loss"].item()
+    policy.eval()
+    err_first = policy.val_metrics(batch)["scene_err_cm"]
+    policy.train()
     for _ in range(30):
         loss = policy(batch)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+    # val_metrics: the head's mean error per object position, in cm of the scene's units
+    policy.eval()
+    with torch.no_grad():
+        est = policy.scene_norm.unnormalize(K.OBS_ENV_STATE, policy.scene_estimate(batch))
+    want = 100 * (est - batch[K.OBS_ENV_STATE][:, -1]).norm(dim=-1).mean()
+    err = policy.val_metrics(batch)["scene_err_cm"]
+    assert err == pytest.approx(float(want), rel=1e-5) and err < 0.75 * err_first
+    policy.train()
     policy.save_pretrained(tmp_path / "perception")
     nxt = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False, "scene_token": True})
     student = FlowVLAPolicy(nxt, stats)

@@ -19,6 +19,27 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
+def test_the_policys_validation_numbers_are_logged_beside_the_loss(tmp_path):
+    # Policy.val_metrics: averaged over the validation batches, logged as val_<name>, plotted
+    from robolearn import keys as K
+
+    cfg, policy, train, val = tiny_run("bc", tmp_path, steps=10, val_every=5)
+    cfg.log_every, cfg.val_batches = 5, 2
+    seen = []
+
+    def probe(batch):
+        seen.append(float(batch[K.ACTION].abs().mean()))
+        return {"probe": seen[-1]}
+
+    policy.val_metrics = probe
+    Trainer(cfg, policy, train, val).fit()
+    rows = _rows(tmp_path)
+    assert [r["val_probe"] for r in rows] != ["", ""] and len(seen) == 4
+    assert float(rows[0]["val_probe"]) == pytest.approx(sum(seen[:2]) / 2, rel=1e-6)
+    assert float(rows[0]["val_loss"]) > 0
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
 def test_training_reduces_loss_and_writes_the_run_folder(tmp_path):
     cfg, policy, train, val = tiny_run("bc", tmp_path, steps=30, val_every=10)
     cfg.save_every, cfg.log_every = 15, 5

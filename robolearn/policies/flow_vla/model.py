@@ -504,6 +504,19 @@ class FlowVLAPolicy(Policy):
         pool = self.vision.pool(self.vision(torch.cat(self._camera_images(obs))))
         return self._scene_head(pool, self._current_state(obs))
 
+    @torch.no_grad()
+    def val_metrics(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        """With a scene head: ``scene_err_cm``, its mean error per object position (3-D,
+        cm; the xyz triples of the scene state) on these frames: on held-out layouts, what
+        the perception stage has learned, in units a grasp is judged in."""
+        if self.scene_head is None:
+            return {}
+        est = self.scene_norm.unnormalize(K.OBS_ENV_STATE, self.scene_estimate(batch))
+        true = self._current(batch, K.OBS_ENV_STATE)
+        n = true.shape[-1] // 3
+        err = (est[:, :3 * n] - true[:, :3 * n]).reshape(-1, n, 3).norm(dim=-1)
+        return {"scene_err_cm": float(err.mean()) * 100.0}
+
     def _true_scene(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """The recorded scene state of the current step, normalised: (B, scene_state_dim)."""
         if K.OBS_ENV_STATE not in batch:
