@@ -208,12 +208,14 @@ def test_killed_collection_leaves_a_valid_store(tmp_path):
     assert TrajectoryStore.open(str(out)).n_episodes == n + 1
 
 
-def test_ctrl_c_keeps_finished_episodes(tmp_path):
-    out = tmp_path / "int.zarr"
+def _interrupted_collection(out, episodes_before: int, *flags) -> tuple[int, str]:
+    """Ctrl-C (SIGINT to the collector) once ``out`` holds ``episodes_before`` episodes:
+    (exit code, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "robolearn.cli.collect", "--task", "Reach",
                              # far more than can finish before the signal, even when the
                              # reader below is starved of CPU (50 once raced to completion)
-                             "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif"],
+                             "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif",
+                             *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # as from a terminal: a suite started in the background (nohup,
                             # `cmd &`) runs with SIGINT ignored, and children inherit that
@@ -223,13 +225,19 @@ def test_ctrl_c_keeps_finished_episodes(tmp_path):
         time.sleep(0.5)
         try:
             with TrajectoryStore.open(str(out)) as s:
-                if s.n_episodes >= 1:
+                if s.n_episodes >= episodes_before:
                     break
         except Exception:  # noqa: BLE001
             pass
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err
+    proc.send_signal(signal.SIGINT)  # the collector only, as a kill -INT would
+    _, err = proc.communicate(timeout=60)  # returns only once any workers stopped too
+    return proc.returncode, err
+
+
+def test_ctrl_c_keeps_finished_episodes(tmp_path):
+    out = tmp_path / "int.zarr"
+    rc, err = _interrupted_collection(out, 1)
+    assert rc == 130 and "interrupted" in err
     assert TrajectoryStore.open(str(out)).n_episodes >= 1
 
 
@@ -352,23 +360,8 @@ def test_workers_write_the_store_one_process_writes(tmp_path):
 
 def test_ctrl_c_stops_the_workers_and_keeps_finished_episodes(tmp_path):
     out = tmp_path / "int.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "robolearn.cli.collect", "--task", "Reach",
-                             "--episodes", "5000", "--out", str(out), "--cameras", "--no-gif",
-                             "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        time.sleep(0.5)
-        try:
-            with TrajectoryStore.open(str(out)) as s:
-                if s.n_episodes >= 2:
-                    break
-        except Exception:  # noqa: BLE001
-            pass
-    proc.send_signal(signal.SIGINT)  # the writer only, as a kill -INT would
-    _, err = proc.communicate(timeout=60)  # returns: the workers were stopped too
-    assert proc.returncode == 130 and "interrupted" in err
+    rc, err = _interrupted_collection(out, 2, "--workers", "2")
+    assert rc == 130 and "interrupted" in err
     store = TrajectoryStore.open(str(out))
     n = store.n_episodes
     assert n >= 2 and [m["seed"] for m in store.all_episode_meta()] == list(range(n))
