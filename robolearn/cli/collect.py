@@ -169,8 +169,8 @@ def _check_frames_match(store, scene_frames: int) -> None:
                          "their own: pass a new --out")
 
 
-def _plan(cfg) -> list[tuple[int, str, int, str, bool]]:
-    """Every episode's (index, task, seed, quality, records its task's GIF): the quality is a
+def _plan(cfg) -> list[tuple[str, int, str, bool]]:
+    """Every episode's (task, seed, quality, records its task's GIF): the quality is a
     function of the seed alone, so the GIF goes to each task's first expert episode before
     any of them runs, whichever process runs it."""
     from robolearn.envs.demos import choose_quality
@@ -183,16 +183,16 @@ def _plan(cfg) -> list[tuple[int, str, int, str, bool]]:
         gif = cfg.gif and quality == "expert" and task not in gif_done
         if gif:
             gif_done.add(task)
-        jobs.append((i, task, seed, quality, gif))
+        jobs.append((task, seed, quality, gif))
     return jobs
 
 
 def _run_episode(cfg, job, envs: dict):
-    """One planned episode in this process's env of its task: (steps, meta, gif frames or
-    None, the frames' rate)."""
+    """One planned episode in this process's env of its task: (steps, meta, gif frames and
+    their rate, or None)."""
     from robolearn.envs.backends import backend_for
 
-    _, task, seed, quality, gif = job
+    task, seed, quality, gif = job
     backend = backend_for(task)
     if task not in envs:
         envs[task] = backend.make_collect_env(task, cfg.env)
@@ -200,7 +200,7 @@ def _run_episode(cfg, job, envs: dict):
     extra = {k: getattr(cfg, k) for k in TABLETOP_ONLY if getattr(cfg, k)}
     steps, meta = backend.rollout(envs[task], seed, quality=quality, noise=cfg.noise,
                                   video=frames, dart=cfg.dart, **extra)
-    return steps, meta, frames, backend.video_fps(envs[task])
+    return steps, meta, (frames, backend.video_fps(envs[task])) if frames else None
 
 
 _WORKER: dict = {}  # a collection worker process's config and envs
@@ -218,7 +218,7 @@ def _worker_episode(job):
 
 
 def _episodes(cfg, jobs, envs: dict):
-    """(job, (steps, meta, frames, fps)) in seed order: run here, or by ``cfg.workers`` processes
+    """(job, (steps, meta, gif)) in seed order: run here, or by ``cfg.workers`` processes
     (spawned: a forked MuJoCo/EGL context is not safe) of which each keeps its own envs."""
     if cfg.workers <= 1:
         for job in jobs:
@@ -260,7 +260,7 @@ def collect(cfg, progress: bool = True) -> dict:
     t0 = time.time()
     episodes = _episodes(cfg, _plan(cfg), envs)
     try:
-        for (_, task, _, quality, _), (steps, meta, frames, fps) in episodes:
+        for (task, _, quality, _), (steps, meta, gif_frames) in episodes:
             store.append_episode(steps, meta)  # atomic; Ctrl-C waits for its commit
             s = summary["tasks"].setdefault(task, {"episodes": 0, "successes": 0,
                                                    "by_quality": {}})
@@ -270,9 +270,9 @@ def collect(cfg, progress: bool = True) -> dict:
             q[0] += 1
             q[1] += int(meta["success"])
             summary["episodes_written"] += 1
-            if frames:
+            if gif_frames:
                 gif = run_dir / f"{task.replace('/', '_')}.gif"
-                write_gif(gif, frames, fps)
+                write_gif(gif, *gif_frames)
                 summary.setdefault("gifs", {})[task] = str(gif)
             if bar is not None:
                 bar.update(1)
