@@ -106,7 +106,7 @@ class CollectConfig:
     cube slips out of, so they show the expert noticing the empty gripper and grasping again
     (0 = off)."""
     scene_state: bool = False
-    """Also record observation.environment_state, the scene's privileged state (object positions, drawer opening) at every step (tabletop tasks): a training target for auxiliary losses (flow_vla's scene_aux_weight), never a policy input."""
+    """Also record observation.environment_state, the scene's privileged state (object positions, drawer opening) at every step (tabletop tasks), and observation.keypoints.<camera>, where each learning camera images those objects and the end effector: training targets for auxiliary losses (flow_vla's scene_aux_weight and keypoint scene head), never a policy input."""
     scene_frames: int = 0
     """Perception data, not demonstrations (tabletop tasks, needs scene_state): keep only this many random steps of each expert episode - camera images, arm state and object positions of many layouts, cheap to collect, for pretraining flow_vla's image encoder and scene head (train/flow_vla_perception). The kept steps do not form trajectories, so robolearn-train refuses to learn actions from such a store (0 = keep every step)."""
     noisy_fraction: float = 0.0

@@ -96,8 +96,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
     across the fingers as they close), so they show the expert lifting an empty gripper,
     opening and grasping again (``meta["regrasp"]``).
     ``scene_state``: also record ``observation.environment_state``, the scene's privileged
-    state at each observation (cube, bowl and pad positions, drawer opening; 16 values): a
-    training target for auxiliary losses, never a policy input.
+    state at each observation (cube, bowl and pad positions, drawer opening; 16 values), and
+    ``observation.keypoints.<camera>``, where each learning camera images those objects and
+    the end effector ((6, 3): u, v, in view): training targets for auxiliary losses, never a
+    policy input.
     ``scene_frames > 0``: perception data - keep only that many random steps (with the scene
     state); ``meta["scene_frames"]`` marks the episode, whose kept steps are no trajectory.
     """
@@ -129,10 +131,10 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
         noise_scale = _noise_scale(base) * noise if quality == "noisy" else None
         low, high = base.action_space.low, base.action_space.high
         perturb = dart_noise(seed, _noise_scale(base) * dart, low, high)
-        rec = {k: [] for k in ("images", "state", "scene", "action", "reward", "done", "lang",
-                               "skill")}
+        rec = {k: [] for k in ("images", "state", "scene", "keypoints", "action", "reward",
+                               "done", "lang", "skill")}
         if scene_state:
-            from robolearn.envs.tabletop_env import object_state
+            from robolearn.envs.tabletop_env import object_keypoints, object_state
         if video is not None:
             video.append(env.render())
         t, ended, tail_left = 0, False, None
@@ -151,6 +153,7 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
                 rec["state"].append(state_vector(obs))
                 if scene_state:
                     rec["scene"].append(object_state(base.sim))
+                    rec["keypoints"].append(object_keypoints(base.sim, base.cfg.cameras.names))
                 # DART: perturb what runs, record what the expert asked for
                 obs, reward, terminated, truncated, info = env.step(perturb(action))
                 t += 1
@@ -181,6 +184,8 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
              K.SKILL: rec["skill"]}
     if scene_state:
         steps[K.OBS_ENV_STATE] = np.stack(rec["scene"])
+        for cam in base.cfg.cameras.names:
+            steps[K.keypoints_key(cam)] = np.stack([kp[cam] for kp in rec["keypoints"]])
     images = rec["images"]
     if scene_frames > 0:  # labelled frames for perception, spread over the whole episode
         n = len(steps[K.ACTION])

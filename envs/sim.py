@@ -410,6 +410,26 @@ class TabletopSim:
                        self.robot.wrist_camera if camera == "wrist" else camera)
         return r.render()
 
+    def project(self, camera: str, points: np.ndarray) -> np.ndarray:
+        """World points (N, 3) -> where ``camera`` images them: (N, 3) of u, v (0..1 from
+        the image's left and top edges, as its pixel columns and rows run) and 1.0 if the
+        point lies in front of the camera and inside the image, else 0.0. Occlusion is not
+        checked. The pose is the one :meth:`render` draws now (jittered cameras included)."""
+        name = self.robot.wrist_camera if camera == "wrist" else camera
+        cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+        if cid < 0:
+            raise ValueError(f"no camera {camera!r} in this scene")
+        rot = self.data.cam_xmat[cid].reshape(3, 3)
+        # camera frame: x right, y up, looking along -z
+        pc = (np.asarray(points, float) - self.data.cam_xpos[cid]) @ rot
+        depth = -pc[:, 2]
+        f = 0.5 / math.tan(math.radians(float(self.model.cam_fovy[cid])) / 2.0)
+        safe = np.where(depth > 1e-6, depth, 1e-6)
+        u = 0.5 + f * pc[:, 0] / safe
+        v = 0.5 - f * pc[:, 1] / safe
+        seen = (depth > 1e-3) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
+        return np.stack([u, v, seen.astype(float)], -1).astype(np.float32)
+
     def snapshot(self):
         """A copy of the sim's ``MjData`` as it is now: :meth:`render` of it later draws
         exactly what a render now would (the same, possibly one-substep-stale, kinematics)."""

@@ -14,6 +14,9 @@ OBS_STATE = "observation.state"
 #: never a policy input, only a training target (LeRobot's name for it)
 OBS_ENV_STATE = "observation.environment_state"
 OBS_IMAGES_PREFIX = "observation.images."
+#: privileged labels too: where a camera images each scene object and the end effector,
+#: (P, 3) of u, v in 0..1 and an in-view flag per step ("observation.keypoints.<camera>")
+OBS_KEYPOINTS_PREFIX = "observation.keypoints."
 ACTION = "action"
 REWARD = "reward"
 DONE = "done"
@@ -50,6 +53,11 @@ REQUIRED_META = (META_TASK, META_INSTRUCTION, META_SUCCESS, META_ROBOT, META_FPS
 def image_key(camera: str) -> str:
     """``"front"`` -> ``"observation.images.front"``."""
     return OBS_IMAGES_PREFIX + camera
+
+
+def keypoints_key(camera: str) -> str:
+    """``"front"`` -> ``"observation.keypoints.front"``."""
+    return OBS_KEYPOINTS_PREFIX + camera
 
 
 def is_image_key(key: str) -> bool:

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "the expert re-grasps (tabletop tasks; e.g. 0.3)")
     ap.add_argument("--scene-state", action="store_true", default=None,
                     help="also record observation.environment_state, the scene's object "
-                         "positions (tabletop tasks): a training target, never an input")
+                         "positions, and observation.keypoints.<camera>, where each camera "
+                         "images them (tabletop tasks): training targets, never inputs")
     ap.add_argument("--scene-frames", type=int, default=None,
                     help="perception data, not demos: keep only N random steps of each "
                          "episode with their object positions (implies --scene-state; "

@@ -6,6 +6,8 @@ Each sample (or batch, via ``__getitems__``) is a dict:
 * ``observation.state``: float32 (n_obs, D); ``observation.state_is_pad``: bool (n_obs,)
 * ``observation.environment_state``: float32 (n_obs, E), when the store records the
   scene's privileged state (``robolearn-collect --scene-state``): a training target only
+* ``observation.keypoints.<cam>``: float32 (n_obs, P, 3), for each camera read, when the
+  store records where it images the scene's objects (also ``--scene-state``): a target too
 * ``action``: float32 (horizon, A); ``action_is_pad``: bool (horizon,)
 * ``reward``: float32 (horizon,), ``done``: bool (horizon,) - aligned with the actions
 * ``language``, ``skill``: str at the anchor step; ``task``: str from the episode metadata
@@ -153,9 +155,11 @@ class WindowDataset:
             out[k] = torch.from_numpy(src.gather(k, w.obs))  # (B, n_obs, 3, H, W)
         out[K.OBS_STATE] = torch.from_numpy(src.gather(K.OBS_STATE, w.obs).astype(np.float32))
         out[K.pad_key(K.OBS_STATE)] = torch.from_numpy(w.obs_pad)
-        if K.OBS_ENV_STATE in src.keys:  # a training target only (auxiliary losses)
-            out[K.OBS_ENV_STATE] = torch.from_numpy(
-                src.gather(K.OBS_ENV_STATE, w.obs).astype(np.float32))
+        # training targets only (auxiliary losses): the scene state and, for the cameras
+        # read, where each camera images the objects
+        for k in (K.OBS_ENV_STATE, *(K.keypoints_key(K.camera_name(c)) for c in self.image_keys)):
+            if k in src.keys:
+                out[k] = torch.from_numpy(src.gather(k, w.obs).astype(np.float32))
         out[K.ACTION] = torch.from_numpy(src.gather(K.ACTION, w.act).astype(np.float32))
         out[K.pad_key(K.ACTION)] = torch.from_numpy(w.act_pad)
         out[K.REWARD] = torch.from_numpy(src.gather(K.REWARD, w.act).astype(np.float32))
