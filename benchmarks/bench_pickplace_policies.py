@@ -29,6 +29,10 @@ frozen, lets the cameras in only through the token, teacher-forces the token wit
 recorded positions while training and adds the objects' offsets from the gripper to it.
 ``flow_vla_scene_frozen_demos`` is that recipe with its perception stage trained on the 100
 demos' own frames (5000 steps), no other layouts: what the demos alone teach the encoder.
+These three use the pooled-feature scene head (``policy.scene_head=pool``).
+``flow_vla_keypoints_demos`` is the presets as they are: the keypoint scene head (image
+points per camera, lifted to positions), its perception stage on the 100 demos' own frames
+and recorded positions for ``--perception-minutes`` (3000 steps), the policy for the rest.
 
 ``--env`` sets the scene: by default the fixed scene with small perturbations
 (``env.randomization.pose_jitter=0.03``); ``--env`` with no value is the fully random layout,
@@ -81,13 +85,19 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
            "flow_vla_scene_frozen": ("train/flow_vla_from_perception", []),
            # ... the same, its perception stage trained on the demos themselves (their
            # recorded object positions): no frames of other layouts
-           "flow_vla_scene_frozen_demos": ("train/flow_vla_from_perception", [])}
+           "flow_vla_scene_frozen_demos": ("train/flow_vla_from_perception", []),
+           # ... with the keypoint scene head (the presets' default), on the demos alone
+           "flow_vla_keypoints_demos": ("train/flow_vla_from_perception", [])}
 #: methods whose budget covers a perception stage before the policy
 PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen",
-                      "flow_vla_scene_frozen_demos")
+                      "flow_vla_scene_frozen_demos", "flow_vla_keypoints_demos")
+#: ... of which these ran with the pooled-feature scene head and that stage's old schedule
+POOL_HEAD = ["policy.scene_head=pool", "optim.lr=3e-4", "optim.warmup_steps=500"]
 #: ... of which these train it on the demos, for this many steps (~3.5 min at the ~24
 #: steps/s train/flow_vla_perception ran at here with 2 threads)
-DEMO_PERCEPTION_STEPS = {"flow_vla_scene_frozen_demos": 5000}
+DEMO_PERCEPTION_STEPS = {"flow_vla_scene_frozen_demos": 5000,
+                         # the preset's 3000 steps, ~12 min at ~4 steps/s
+                         "flow_vla_keypoints_demos": 3000}
 SCENE_METHODS = ("flow_vla_scene_aux", "flow_vla_scene_token",
                  *PERCEPTION_METHODS)  # need --scene-state demos
 #: seeds of the perception frames' layouts: apart from the demos' (0..) and the eval's (100000..)
@@ -125,7 +135,9 @@ def job(method: str, a: dict) -> dict:
         minutes = a["minutes"]
         if method in PERCEPTION_METHODS:  # the budget covers both stages
             minutes -= a["perception_minutes"]
-            extra = extra + perception_stage(run, a, DEMO_PERCEPTION_STEPS.get(method, 0))
+            pool = [] if method == "flow_vla_keypoints_demos" else POOL_HEAD
+            extra = extra + pool[:1] + perception_stage(
+                run, a, DEMO_PERCEPTION_STEPS.get(method, 0), pool)
         over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={minutes}",
                 f"save_every={steps}", f"seed={a['seed']}", *extra]
         if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:
@@ -145,7 +157,8 @@ def job(method: str, a: dict) -> dict:
     return row
 
 
-def perception_stage(run: Path, a: dict, demo_steps: int = 0) -> list[str]:
+def perception_stage(run: Path, a: dict, demo_steps: int = 0,
+                     overrides: list[str] = ()) -> list[str]:
     """The first stage of the PERCEPTION_METHODS: collect labelled frames of
     ``--frames-episodes`` layouts (robolearn-collect --scene-frames; not demos, their actions
     are never learned) and train the image encoder + scene head on them for
@@ -167,7 +180,8 @@ def perception_stage(run: Path, a: dict, demo_steps: int = 0) -> list[str]:
         train(compose("train/flow_vla_perception", [
             f"data.store={frames}", f"out_dir={stage}", f"steps={steps}",
             f"max_minutes={a['perception_minutes']}", f"save_every={steps}",
-            f"seed={a['seed']}", "progress=false", "eval_every=0", "val_every=0"]))
+            f"seed={a['seed']}", "progress=false", "eval_every=0", "val_every=0",
+            *overrides]))
     return [f"policy.init_from={stage}"]
 
 
@@ -276,7 +290,8 @@ def main() -> None:
         full = ensure_store(root / "collected.zarr", ["PickPlace"], args.demos + spare,
                             list(args.env) + ["gif=false", f"dart={args.dart}",
                                               f"regrasp={args.regrasp}",
-                                              f"scene_state={str(args.scene_state).lower()}"],
+                                              f"scene_state={str(args.scene_state).lower()}",
+                                              "workers=2"],
                             preset="collect/pickplace")
         args.store = subset_store(full, root / "demos.zarr", args.demos, 0)
     scene_methods = [m for m in args.methods if m in SCENE_METHODS]
@@ -298,7 +313,8 @@ def main() -> None:
                "flow_vla_scene_token": 117, "flow_vla_scene_pretrained": 117,
                # no image tokens, no encoder backward: ~8 steps/s on the later, faster
                # machine; 333/min caps it at 16000 (~33 min there) in a 48-minute stage
-               "flow_vla_scene_frozen": 333, "flow_vla_scene_frozen_demos": 333}
+               "flow_vla_scene_frozen": 333, "flow_vla_scene_frozen_demos": 333,
+               "flow_vla_keypoints_demos": 333}
     a["max_steps"] = {m: args.steps or int(per_min[m] * args.minutes) for m in METHODS}
     for m in PERCEPTION_METHODS:  # their policy stage gets what the perception stage leaves
         a["max_steps"][m] = args.steps or int(per_min[m] * (args.minutes

@@ -11,8 +11,9 @@ Stages (each capability joins as it lands):
    PushT) through the same collector, scored by the benchmark's own metric;
 3. train a policy briefly on the store with the shared trainer (``robolearn-train``):
    checkpoint, metrics and loss curve in ``train/``; then ``flow_vla`` from pixels in two
-   tiny stages: an image encoder + scene head on labelled frames of a few PickPlace layouts,
-   then the policy on it, kept frozen (``perception/``);
+   tiny stages: the keypoint scene head (image points per camera, lifted to the object
+   positions) on labelled frames of a few PickPlace layouts, then the policy on it, kept
+   frozen (``perception/``);
 4. plan an instruction with the skill library and the embedded LLM planner and execute it
    in sim, re-planning on failure (``robolearn-plan``): report and video in ``plan/``;
 5. write ``demo_report.md`` in the run folder linking everything.
@@ -132,8 +133,8 @@ def stage_train(cfg, store_path: Path, out: Path) -> dict:
 
 def stage_perception(cfg, out: Path) -> dict:
     """flow_vla from pixels in two stages, at tiny sizes: labelled frames of
-    ``perception_layouts`` PickPlace layouts -> the image encoder + scene head
-    (``policy.perception_only``), then the policy on two PickPlace demos recorded with the
+    ``perception_layouts`` PickPlace layouts -> the keypoint scene head
+    (``policy.perception_only``, ``policy.scene_head=keypoints``), then the policy on two PickPlace demos recorded with the
     scene state, starting from that stage and keeping it frozen, the cameras entering only
     through the head's estimate (the options of ``train/flow_vla_from_perception``)."""
     from robolearn.cli.collect import collect
@@ -158,7 +159,8 @@ def stage_perception(cfg, out: Path) -> dict:
     state_dim = TrajectoryStore.open(str(demos)).schema[K.OBS_STATE].shape[-1]
     common = [f"steps={cfg.perception_steps}", "save_every=100000", "val_every=0",
               "eval_every=0", "progress=false", "data.val_ratio=0",
-              f"policy.max_state_dim={max(8, state_dim)}", "policy.scene_aux_weight=1.0"]
+              f"policy.max_state_dim={max(8, state_dim)}", "policy.scene_aux_weight=1.0",
+              "policy.scene_head=keypoints"]
     enc = run(compose("train/flow_vla_tiny", [f"data.store={frames}",
                                               f"out_dir={folder / 'encoder'}",
                                               "policy.perception_only=true", *common]))
@@ -170,9 +172,9 @@ def stage_perception(cfg, out: Path) -> dict:
         "policy.scene_token_teacher=true", f"policy.scene_token_ee={state_dim - 7}", *common]))
     return {"layouts": cfg.perception_layouts, "frames": TrajectoryStore.open(
                 str(frames)).n_steps, "steps": cfg.perception_steps,
-            "encoder_scene_loss": float(enc.get("loss", float("nan"))),
+            "encoder_point_loss": float(enc.get("point_loss", float("nan"))),
+            "encoder_scene_loss": float(enc.get("scene_loss", float("nan"))),
             "policy_flow_loss": float(pol.get("loss", float("nan"))),
-            "policy_scene_loss": float(pol.get("scene_loss", float("nan"))),
             "plots": ["perception/encoder/loss.png", "perception/policy/loss.png"]}
 
 
@@ -243,13 +245,14 @@ def write_report(out: Path, cfg, collected: dict, data: dict, seconds: float,
         p = perception
         lines += ["## flow_vla from pixels in two stages (preview)", "",
                   f"Perception: {p['frames']} labelled frames of {p['layouts']} PickPlace "
-                  f"layouts (`perception/frames/`) train the image encoder and the scene "
-                  f"head for {p['steps']} steps (scene loss {p['encoder_scene_loss']:.4f}). "
-                  f"The policy then trains on PickPlace demos with the scene state from that "
-                  f"run, which stays frozen (flow loss {p['policy_flow_loss']:.4f}; the frozen "
-                  f"head's scene loss on the demos' unseen layouts "
-                  f"{p['policy_scene_loss']:.4f}). Tiny sizes; the full recipe is "
-                  f"`train/flow_vla_perception` + `train/flow_vla_from_perception`.", ""]
+                  f"layouts (`perception/frames/`) train the keypoint scene head for "
+                  f"{p['steps']} steps: each camera's image points of the objects (point "
+                  f"loss {p['encoder_point_loss']:.4f}), lifted to their positions (scene "
+                  f"loss {p['encoder_scene_loss']:.4f}). The policy then trains on PickPlace "
+                  f"demos with the scene state from that run, which stays frozen (flow loss "
+                  f"{p['policy_flow_loss']:.4f}). Tiny sizes; the full recipe is "
+                  f"`train/flow_vla_perception` + `train/flow_vla_from_perception`, on the "
+                  f"100 demos themselves.", ""]
         lines += [f"![{Path(x).parent.name} loss]({x})" for x in p["plots"]] + [""]
     if planned:
         plans = planned.get("plans") or []

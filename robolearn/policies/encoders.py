@@ -42,10 +42,15 @@ def prepare_images(normalizer, key: str, images: torch.Tensor, size: int,
     return x.reshape(*lead, 3, size, size)
 
 
-def random_shift(x: torch.Tensor, shift_px: int) -> torch.Tensor:
-    """Translate each image of (N, C, S, S) by up to ``shift_px`` pixels (border padding)."""
+def random_shift(x: torch.Tensor, shift_px: int,
+                 shift: torch.Tensor | None = None) -> torch.Tensor:
+    """Translate each image of (N, C, S, S) by up to ``shift_px`` pixels (border padding).
+    ``shift``: (N, 2) whole pixels (x, y) to use instead of random ones; the image is
+    sampled at ``position + shift``, so its content moves by ``-shift``."""
     n, _, h, w = x.shape
-    shift = torch.randint(-shift_px, shift_px + 1, (n, 2), device=x.device).to(x.dtype)
+    if shift is None:
+        shift = torch.randint(-shift_px, shift_px + 1, (n, 2), device=x.device)
+    shift = shift.to(x.dtype)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, 0, 2] = 2.0 * shift[:, 0] / w

@@ -34,6 +34,7 @@ def test_demo_end_to_end(tmp_path):
     per = summary["perception"]  # flow_vla from pixels: perception stage, then the policy
     assert per["layouts"] == 2 and per["frames"] == 20 and per["steps"] == 6
     assert per["policy_flow_loss"] == per["policy_flow_loss"]  # not NaN
+    assert per["encoder_point_loss"] > 0 and per["encoder_scene_loss"] > 0
     assert all((out / p).exists() for p in per["plots"])
     assert (out / "perception" / "policy" / "checkpoints" / "latest").exists()
     assert "## flow_vla from pixels in two stages" in report

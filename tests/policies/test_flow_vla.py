@@ -511,3 +511,130 @@ def test_a_cut_instruction_is_warned_about_once_and_an_exact_fit_is_not(caplog):
         for _ in range(2):
             policy.embed_prefix(dict(batch, **{K.LANGUAGE: ["abcdefghijk", "short"]}))
     assert caplog.text.count("is cut") == 1 and "'abcdefghijk'" in caplog.text
+
+
+def _keypoint_setup(**overrides):
+    """A tiny flow_vla with the keypoint scene head and a batch whose one "object" is a
+    white 2x2 square at a random spot of black images: its image point (the label of
+    every camera) and its scene state (u, v, 0) follow the square; the end effector,
+    the second point, is out of view."""
+    cfg, ds, stats, _, batch = _scene_setup(scene_head="keypoints", **overrides)
+    b, t = batch[K.OBS_STATE].shape[:2]
+    size = batch[ds.image_keys[0]].shape[-1]
+    xy = torch.randint(1, size - 3, (b, 2), generator=torch.Generator().manual_seed(2))
+    uv = (xy.float() + 1.0) / size  # the square's centre, in 0..1 of the image
+    for k in ds.image_keys:
+        img = torch.zeros_like(batch[k])
+        for i in range(b):
+            img[i, :, :, xy[i, 1]: xy[i, 1] + 2, xy[i, 0]: xy[i, 0] + 2] = 255
+        batch[k] = img
+        lab = torch.zeros(b, t, 2, 3)
+        lab[:, :, 0, :2] = uv[:, None]
+        lab[:, :, 0, 2] = 1.0
+        batch[K.keypoints_key(K.camera_name(k))] = lab
+    scene = torch.cat([uv, torch.zeros(b, 1)], -1)[:, None].expand(-1, t, -1).contiguous()
+    batch[K.OBS_ENV_STATE] = scene
+    flat = scene.reshape(-1, 3).numpy()
+    stats[K.OBS_ENV_STATE] = {"mean": flat.mean(0).tolist(), "std": (flat.std(0) + 1e-3).tolist()}
+    cfg.resolve_features(stats, ds.image_keys)
+    return cfg, ds, stats, batch
+
+
+def test_keypoint_scene_head_learns_image_points_and_lifts_them(tmp_path):
+    """scene_head=keypoints (train/flow_vla_perception): per camera, a convolutional head
+    finds each object as an image point (supervised by observation.keypoints.<camera>),
+    an MLP lifts the points to the scene state; the loss reaches the head only, the points
+    and the positions improve, validation reports both errors, and a policy starts from
+    the stage with the same estimate. Without the labels the error names the collector
+    flag and the pooled head."""
+    import pytest
+
+    from robolearn.policies.base import init_from_checkpoint
+    from robolearn.policies.flow_vla.config import FlowVLAConfig
+    from robolearn.policies.flow_vla.keypoints import KeypointSceneHead
+    from robolearn.policies.flow_vla.model import FlowVLAPolicy
+
+    cfg, ds, stats, batch = _keypoint_setup(perception_only=True)
+    torch.manual_seed(0)
+    policy = FlowVLAPolicy(cfg, stats)
+    assert isinstance(policy.scene_head, KeypointSceneHead)
+    assert policy.scene_head.n_points == 2  # one object (3-D scene state) + the end effector
+    out = policy(batch)
+    assert set(out) == {"loss", "point_loss", "scene_loss"}
+    out["loss"].backward()
+    assert all(p.grad is None for p in policy.vision.parameters())  # the ViT is not used
+    assert policy.scene_head.trunks[0][0][0].weight.grad.abs().sum() > 0
+    assert policy.scene_head.lift[0].weight.grad.abs().sum() > 0
+    policy.eval()
+    before = policy.val_metrics(batch)
+    assert set(before) == {"scene_err_cm", "point_err_px"}
+    policy.train()
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.grad is not None], lr=3e-3)
+    first = out["point_loss"].item()
+    for _ in range(60):
+        out = policy(batch)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert out["point_loss"].item() < 0.5 * first
+    policy.eval()
+    after = policy.val_metrics(batch)
+    assert after["point_err_px"] < 0.5 * before["point_err_px"]
+    assert after["scene_err_cm"] < 0.75 * before["scene_err_cm"]
+    policy.train()
+    policy.save_pretrained(tmp_path / "perception")
+    nxt = FlowVLAConfig(**{**cfg.to_dict(), "perception_only": False, "scene_token": True,
+                           "freeze_vision": True, "camera_tokens": False,
+                           "scene_token_teacher": True})
+    student = FlowVLAPolicy(nxt, stats)
+    init_from_checkpoint(student, tmp_path / "perception")
+    student.eval(), policy.eval()
+    obs = {k: v for k, v in batch.items() if k != K.OBS_ENV_STATE and "keypoints" not in k}
+    assert torch.allclose(student.scene_estimate(obs), policy.scene_estimate(obs), atol=1e-6)
+    # training the policy stage skips the frozen head (the token is teacher-forced: the
+    # recorded positions still steer the loss) ...
+    student.train()
+    calls = []
+    hook = student.scene_head.register_forward_hook(lambda *a: calls.append(1))
+    torch.manual_seed(5)
+    out = student(batch)
+    assert set(out) == {"loss", "flow_loss"} and not calls
+    moved = dict(batch, **{K.OBS_ENV_STATE: batch[K.OBS_ENV_STATE] + 0.3})
+    torch.manual_seed(5)
+    assert not torch.allclose(student(moved)["loss"], out["loss"])
+    # ... and inference reads the cameras through it: moving the square moves the actions
+    student.eval()
+    noise = torch.randn(8, nxt.horizon, nxt.max_action_dim)
+    a = student.predict_action_chunk(obs, noise=noise)
+    rolled = {**obs, **{k: torch.roll(obs[k], shifts=(3, 3), dims=(-2, -1))
+                        for k in ds.image_keys}}
+    assert calls and not torch.allclose(a, student.predict_action_chunk(rolled, noise=noise))
+    hook.remove()
+    policy.train()
+    no_labels = {k: v for k, v in batch.items() if "keypoints" not in k}
+    with pytest.raises(KeyError, match="--scene-state .* policy.scene_head=pool"):
+        policy(no_labels)
+    with pytest.raises(ValueError, match="scene_head must be pool or keypoints"):
+        FlowVLAConfig(**{**cfg.to_dict(), "scene_head": "heatmap"}).validate()
+
+
+def test_keypoint_labels_follow_the_training_shift():
+    """The random shift moves each image's content by the returned amount: a lit pixel at
+    uv is found at uv + moved afterwards (the labels and the lift's input are corrected
+    with it)."""
+    from robolearn.policies.flow_vla.keypoints import shift_images
+
+    torch.manual_seed(0)
+    s = 16
+    ims = []
+    for x, y in ((5, 9), (10, 3)):
+        im = torch.full((6, 3, s, s), -1.0)
+        im[:, :, y, x] = 1.0
+        ims.append(im)
+    moved, shift = shift_images(ims, 2)
+    assert shift.shape == (6, 2, 2) and shift.abs().max() > 0
+    for c, (x, y) in enumerate(((5, 9), (10, 3))):
+        for i in range(6):
+            row, col = divmod(int(moved[c][i, 0].argmax()), s)
+            assert (col, row) == (x + round(float(shift[i, c, 0]) * s),
+                                  y + round(float(shift[i, c, 1]) * s))

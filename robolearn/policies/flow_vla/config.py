@@ -41,6 +41,8 @@ class FlowVLAConfig(PolicyConfig):
     """vision_type=conv: one more prefix token per camera holding the spatial-softmax keypoints of its last feature map (the expected 2-D image position of each channel, Levine et al. / Diffusion Policy): image coordinates finer than the 6 x 6 cells, which a grasp needs."""
     scene_aux_weight: float = 0.0
     """Training only: weight of an auxiliary loss that predicts the scene's privileged state (observation.environment_state: object positions, recorded by robolearn-collect --scene-state) from the pooled camera features and the arm's state, so the image encoder learns where the objects are (0 = off). The policy never reads that state: inference needs cameras and arm state only."""
+    scene_head: str = "pool"
+    """How the scene head (scene_aux_weight > 0) reads the cameras. pool: an MLP on the image encoder's pooled features and the arm state. keypoints: a small fully convolutional network per camera finds every object (and the end effector) as an image point, and an MLP lifts the points and the arm state to the object positions; it is supervised by observation.keypoints.<camera> as well (robolearn-collect --scene-state records them) and learns from a few layouts what pool needs thousands for (robolearn/policies/flow_vla/keypoints.py)."""
     scene_token: bool = False
     """Feed the scene head's estimate (needs scene_aux_weight > 0) to the policy as one more prefix token: the object positions the head reads off the cameras, in the compact form a state-based policy learns from. Gradients of the action loss stop at the estimate, which the auxiliary loss alone trains. Inference still needs cameras and arm state only."""
     scene_token_teacher: bool = False
@@ -176,6 +178,11 @@ class FlowVLAConfig(PolicyConfig):
         if self.scene_aux_weight > 0 and not self.image_keys:
             raise ValueError("scene_aux_weight > 0 trains the image encoder to see the scene; "
                              "this policy reads no camera (set it to 0)")
+        if self.scene_head not in ("pool", "keypoints"):
+            raise ValueError(f"scene_head must be pool or keypoints, got {self.scene_head!r}")
+        if self.scene_head == "keypoints" and self.image_size % 4:
+            raise ValueError(f"scene_head=keypoints needs an image_size divisible by 4, got "
+                             f"{self.image_size}")
         if self.vision_type not in ("siglip", "conv", "efficientnet_lite0"):
             raise ValueError(f"vision_type must be siglip, conv or efficientnet_lite0, got "
                              f"{self.vision_type!r}")

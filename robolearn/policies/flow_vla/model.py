@@ -44,6 +44,7 @@ from robolearn.policies.encoders import (ConvImageEncoder, EfficientNetImageEnco
                                          SiglipImageEncoder, mlp_state_encoder,
                                          prepare_images)
 from robolearn.policies.flow_vla.config import FlowVLAConfig
+from robolearn.policies.flow_vla.keypoints import KeypointSceneHead
 from robolearn.policies.tokenizer import ByteTokenizer
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,13 @@ class FlowVLAPolicy(Policy):
 
             self.scene_norm = Normalizer({K.OBS_ENV_STATE: "mean_std"},
                                          {K.OBS_ENV_STATE: c.scene_state_dim}, stats)
-            d_in = n_cams * self.vision.out_dim + c.state_dim
-            self.scene_head = nn.Sequential(nn.Linear(d_in, 256), nn.SiLU(),
-                                            nn.Linear(256, c.scene_state_dim))
+            if c.scene_head == "keypoints":
+                self.scene_head = KeypointSceneHead(n_cams, c.image_size, c.state_dim,
+                                                    c.scene_state_dim)
+            else:
+                d_in = n_cams * self.vision.out_dim + c.state_dim
+                self.scene_head = nn.Sequential(nn.Linear(d_in, 256), nn.SiLU(),
+                                                nn.Linear(256, c.scene_state_dim))
         scene_in = c.scene_state_dim + (3 * (c.scene_state_dim // 3) if c.scene_token_ee >= 0
                                          else 0)
         self.scene_proj = (nn.Linear(scene_in, lw)
@@ -331,14 +336,26 @@ class FlowVLAPolicy(Policy):
         tokens, masks = [], []
         want_scene = self.scene_head is not None and (aux is not None or
                                                       self.scene_proj is not None)
+        keypoints = c.scene_head == "keypoints"
+        teacher = self.training and c.scene_token_teacher
+        # while the token is teacher-forced nothing reads a frozen keypoint head: skip it
+        estimate = want_scene and not (keypoints and teacher and c.freeze_vision)
         if c.image_keys:
-            imgs = self._camera_images(obs)
+            need_feats = c.camera_tokens or (estimate and not keypoints)
+            imgs = self._camera_images(obs) if need_feats else None
             with torch.no_grad() if c.freeze_vision else contextlib.nullcontext():
                 # (N*B, Np, vw): patch / feature-map tokens
-                feats = self.vision(torch.cat(imgs))
-                pool = self.vision.pool(feats) if (want_scene or
+                feats = self.vision(torch.cat(imgs)) if need_feats else None
+                pool = self.vision.pool(feats) if ((estimate and not keypoints) or
                                                    self.keypoint_proj is not None) else None
-                scene = self._scene_head(pool, s) if want_scene else None
+                scene = None
+                if estimate and keypoints:
+                    out = self._keypoint_scene(obs, s)
+                    scene = out["scene"]
+                    if aux is not None:
+                        aux["points"] = out
+                elif estimate:
+                    scene = self._scene_head(pool, s)
             if c.camera_tokens:
                 emb = self.image_proj(feats).view(len(imgs), b, -1, self.lm.config.hidden_size)
                 if self.image_pos is not None:
@@ -350,11 +367,10 @@ class FlowVLAPolicy(Policy):
                 masks.append(torch.ones(tokens[-1].shape[:2], dtype=torch.bool,
                                         device=self.device))
             if want_scene:
-                if aux is not None:
+                if aux is not None and scene is not None:
                     aux["scene"] = scene
                 if self.scene_proj is not None:  # the action loss does not move the estimate
-                    told = (self._true_scene(obs) if self.training and c.scene_token_teacher
-                            else scene.detach())
+                    told = self._true_scene(obs) if teacher else scene.detach()
                     tokens.append(self.scene_proj(self._scene_token_input(obs, told))[:, None])
                     masks.append(torch.ones(b, 1, dtype=torch.bool, device=self.device))
         texts = obs.get(K.LANGUAGE) or [""] * b
@@ -400,6 +416,38 @@ class FlowVLAPolicy(Policy):
         scene estimate (B, scene_state_dim)."""
         cams = pool.view(len(self.config.image_keys), s.shape[0], -1).transpose(0, 1).flatten(1)
         return self.scene_head(torch.cat([cams, s], -1))
+
+    def _keypoint_scene(self, obs: Mapping[str, Any], s: torch.Tensor) -> dict:
+        """The keypoint scene head on each camera's current image (in [-1, 1] at
+        ``image_size``; shifted by up to ``image_shift_px`` while it trains)."""
+        c, imgs = self.config, []
+        for key in c.image_keys:
+            im = torch.as_tensor(obs[key]).to(self.device)
+            im = im[:, -1] if im.ndim == 5 else im
+            imgs.append(prepare_images(self.normalizer, key, im, c.image_size) * 2.0 - 1.0)
+        trains = self.training and not c.freeze_vision
+        return self.scene_head(imgs, s, shift_px=c.image_shift_px if trains else 0)
+
+    def _keypoint_labels(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The recorded image points of the current step: (B, cameras, P, 3)."""
+        c, out = self.config, []
+        for key in c.image_keys:
+            kkey = K.keypoints_key(K.camera_name(key))
+            if kkey not in batch:
+                raise KeyError(
+                    f"policy.scene_head=keypoints learns from {kkey}, which the training "
+                    "store does not record: collect the demos with robolearn-collect "
+                    "--scene-state (it records observation.keypoints.<camera> beside the "
+                    "scene state), or set policy.scene_head=pool")
+            x = torch.as_tensor(batch[kkey]).to(self.device).float()
+            out.append(x[:, -1] if x.ndim == 4 else x)
+        labels = torch.stack(out, 1)
+        if labels.shape[2] != self.scene_head.n_points:
+            raise ValueError(
+                f"the store's keypoints hold {labels.shape[2]} points per camera; the scene "
+                f"head expects {self.scene_head.n_points} (one per object xyz of the "
+                f"{c.scene_state_dim}-D scene state, then the end effector)")
+        return labels
 
     def _camera_images(self, obs: Mapping[str, Any]) -> list[torch.Tensor]:
         """Each camera's current image, (B, 3, S, S) in [-1, 1] (random shifts while
@@ -468,6 +516,9 @@ class FlowVLAPolicy(Policy):
     def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         c = self.config
         if c.perception_only:  # cameras + state -> scene head only: no LM, no expert
+            if c.scene_head == "keypoints":
+                out = self._keypoint_scene(batch, self._current_state(batch))
+                return self._keypoint_losses(batch, out)
             scene = self._scene_loss(batch, self.scene_estimate(batch))
             return {"loss": scene, "scene_loss": scene.detach()}
         actions, dim_mask = self._padded_actions(batch)  # (B, H, max_A), (B, max_A)
@@ -488,19 +539,35 @@ class FlowVLAPolicy(Policy):
         if act_pad is not None:
             keep = keep * (~act_pad.to(v.device))[:, :, None].float()
         loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
-        if self.scene_head is None:
-            return {"loss": loss}
+        if self.scene_head is None or "scene" not in aux:
+            return {"loss": loss} if self.scene_head is None else {"loss": loss,
+                                                                    "flow_loss": loss.detach()}
+        if "points" in aux and not c.freeze_vision:  # the keypoint head trains beside
+            kp = self._keypoint_losses(batch, aux["points"])
+            return {"loss": loss + c.scene_aux_weight * kp["loss"], "flow_loss": loss.detach(),
+                    "scene_loss": kp["scene_loss"], "point_loss": kp["point_loss"]}
         scene = self._scene_loss(batch, aux["scene"])
         if c.freeze_vision:  # the frozen head's error on these batches: reported, not trained
             return {"loss": loss, "flow_loss": loss.detach(), "scene_loss": scene.detach()}
         return {"loss": loss + c.scene_aux_weight * scene, "flow_loss": loss.detach(),
                 "scene_loss": scene.detach()}
 
+    def _keypoint_losses(self, batch: Mapping[str, Any], out: dict) -> dict[str, torch.Tensor]:
+        """The keypoint head's loss: its image points against the recorded ones, plus the
+        lifted scene against the recorded scene state (smooth L1, normalised units: a
+        held or occluded cube's large error does not swamp the rest)."""
+        points = self.scene_head.point_loss(out, self._keypoint_labels(batch))
+        lift = F.smooth_l1_loss(out["scene"], self._true_scene(batch), beta=0.1)
+        return {"loss": points + lift, "point_loss": points.detach(),
+                "scene_loss": lift.detach()}
+
     def scene_estimate(self, obs: Mapping[str, Any]) -> torch.Tensor:
         """The scene head's estimate of the object positions (B, scene_state_dim), in the
         head's normalised units (``scene_norm``), from the cameras and the arm state only."""
         if self.scene_head is None:
             raise ValueError("this flow_vla has no scene head (scene_aux_weight=0)")
+        if self.config.scene_head == "keypoints":
+            return self._keypoint_scene(obs, self._current_state(obs))["scene"]
         pool = self.vision.pool(self.vision(torch.cat(self._camera_images(obs))))
         return self._scene_head(pool, self._current_state(obs))
 
@@ -508,14 +575,26 @@ class FlowVLAPolicy(Policy):
     def val_metrics(self, batch: Mapping[str, Any]) -> dict[str, float]:
         """With a scene head: ``scene_err_cm``, its mean error per object position (3-D,
         cm; the xyz triples of the scene state) on these frames: on held-out layouts, what
-        the perception stage has learned, in units a grasp is judged in."""
+        the perception stage has learned, in units a grasp is judged in. The keypoint head
+        adds ``point_err_px``, the median error of its image points in view (pixels)."""
         if self.scene_head is None:
             return {}
-        est = self.scene_norm.unnormalize(K.OBS_ENV_STATE, self.scene_estimate(batch))
+        out = {}
+        if self.config.scene_head == "keypoints":  # + the image points' median error
+            kp = self._keypoint_scene(batch, self._current_state(batch))
+            est = kp["scene"]
+            labels = self._keypoint_labels(batch)
+            seen = labels[..., 2] > 0.5
+            if bool(seen.any()):
+                px = ((kp["points"]["uv"] - labels[..., :2]) * self.config.image_size).norm(dim=-1)
+                out["point_err_px"] = float(px[seen].median())
+        else:
+            est = self.scene_estimate(batch)
+        est = self.scene_norm.unnormalize(K.OBS_ENV_STATE, est)
         true = self._current(batch, K.OBS_ENV_STATE)
         n = true.shape[-1] // 3
         err = (est[:, :3 * n] - true[:, :3 * n]).reshape(-1, n, 3).norm(dim=-1)
-        return {"scene_err_cm": float(err.mean()) * 100.0}
+        return {"scene_err_cm": float(err.mean()) * 100.0, **out}
 
     def _true_scene(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """The recorded scene state of the current step, normalised: (B, scene_state_dim)."""
