@@ -419,12 +419,10 @@ class FlowVLAPolicy(Policy):
 
     def _keypoint_scene(self, obs: Mapping[str, Any], s: torch.Tensor) -> dict:
         """The keypoint scene head on each camera's current image (in [-1, 1] at
-        ``image_size``; shifted by up to ``image_shift_px`` while it trains)."""
-        c, imgs = self.config, []
-        for key in c.image_keys:
-            im = torch.as_tensor(obs[key]).to(self.device)
-            im = im[:, -1] if im.ndim == 5 else im
-            imgs.append(prepare_images(self.normalizer, key, im, c.image_size) * 2.0 - 1.0)
+        ``image_size``; the head shifts them by up to ``image_shift_px``, labels along,
+        while it trains)."""
+        c = self.config
+        imgs = self._camera_images(obs, c.image_size, shift=0)
         trains = self.training and not c.freeze_vision
         return self.scene_head(imgs, s, shift_px=c.image_shift_px if trains else 0)
 
@@ -449,16 +447,18 @@ class FlowVLAPolicy(Policy):
                 f"{c.scene_state_dim}-D scene state, then the end effector)")
         return labels
 
-    def _camera_images(self, obs: Mapping[str, Any]) -> list[torch.Tensor]:
-        """Each camera's current image, (B, 3, S, S) in [-1, 1] (random shifts while
-        training)."""
+    def _camera_images(self, obs: Mapping[str, Any], size: int | None = None,
+                       shift: int | None = None) -> list[torch.Tensor]:
+        """Each camera's current image, (B, 3, S, S) in [-1, 1]: ``size`` = the image
+        encoder's input size (``c.image_size`` unless pretrained), ``shift`` = the policy's
+        random shift while training, unless given."""
         c, imgs = self.config, []
+        size = size or self.vision.image_size
+        shift = (c.image_shift_px if self.training else 0) if shift is None else shift
         for key in c.image_keys:
             im = torch.as_tensor(obs[key]).to(self.device)
             im = im[:, -1] if im.ndim == 5 else im
             # [0, 1] -> [-1, 1], SigLIP's input range
-            size = self.vision.image_size  # = c.image_size unless pretrained
-            shift = c.image_shift_px if self.training else 0
             imgs.append(prepare_images(self.normalizer, key, im, size, shift) * 2.0 - 1.0)
         return imgs
 
@@ -539,9 +539,10 @@ class FlowVLAPolicy(Policy):
         if act_pad is not None:
             keep = keep * (~act_pad.to(v.device))[:, :, None].float()
         loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
-        if self.scene_head is None or "scene" not in aux:
-            return {"loss": loss} if self.scene_head is None else {"loss": loss,
-                                                                    "flow_loss": loss.detach()}
+        if self.scene_head is None:
+            return {"loss": loss}
+        if "scene" not in aux:  # a frozen keypoint head, skipped: the token is teacher-forced
+            return {"loss": loss, "flow_loss": loss.detach()}
         if "points" in aux and not c.freeze_vision:  # the keypoint head trains beside
             kp = self._keypoint_losses(batch, aux["points"])
             return {"loss": loss + c.scene_aux_weight * kp["loss"], "flow_loss": loss.detach(),
