@@ -91,8 +91,10 @@ METHODS = {"flow_vla": ("train/flow_vla", []), "bc": ("train/bc", []),
 #: methods whose budget covers a perception stage before the policy
 PERCEPTION_METHODS = ("flow_vla_scene_pretrained", "flow_vla_scene_frozen",
                       "flow_vla_scene_frozen_demos", "flow_vla_keypoints_demos")
-#: ... of which these ran with the pooled-feature scene head and that stage's old schedule
-POOL_HEAD = ["policy.scene_head=pool", "optim.lr=3e-4", "optim.warmup_steps=500"]
+#: ... of which all but flow_vla_keypoints_demos ran with the pooled-feature scene head (both
+#: stages) and that perception stage's old schedule
+POOL_HEAD = "policy.scene_head=pool"
+POOL_STAGE = [POOL_HEAD, "optim.lr=3e-4", "optim.warmup_steps=500"]
 #: ... of which these train it on the demos, for this many steps (~3.5 min at the ~24
 #: steps/s train/flow_vla_perception ran at here with 2 threads)
 DEMO_PERCEPTION_STEPS = {"flow_vla_scene_frozen_demos": 5000,
@@ -135,9 +137,9 @@ def job(method: str, a: dict) -> dict:
         minutes = a["minutes"]
         if method in PERCEPTION_METHODS:  # the budget covers both stages
             minutes -= a["perception_minutes"]
-            pool = [] if method == "flow_vla_keypoints_demos" else POOL_HEAD
-            extra = extra + pool[:1] + perception_stage(
-                run, a, DEMO_PERCEPTION_STEPS.get(method, 0), pool)
+            pool = method != "flow_vla_keypoints_demos"
+            extra = extra + [POOL_HEAD] * pool + perception_stage(
+                run, a, DEMO_PERCEPTION_STEPS.get(method, 0), POOL_STAGE if pool else [])
         over = [f"data.store={a['store']}", f"steps={steps}", f"max_minutes={minutes}",
                 f"save_every={steps}", f"seed={a['seed']}", *extra]
         if method in ("flow_vla_pretrained", "flow_vla_random_init"):  # a few hundred steps:

@@ -107,17 +107,18 @@ def main() -> None:
     if K.OBS_ENV_STATE not in store.schema:
         raise SystemExit(f"error: {args.store} has no {K.OBS_ENV_STATE}: collect it with "
                          "robolearn-collect --scene-state")
-    rows = []
-    for path in args.checkpoints:
-        policy = load_policy(path)
+    policies = {path: load_policy(path) for path in args.checkpoints}
+    keys = {K.OBS_STATE, K.OBS_ENV_STATE}
+    for path, policy in policies.items():
         policy.eval()
         if policy.scene_head is None:
             raise SystemExit(f"error: {path} has no scene head (policy.scene_aux_weight=0)")
-        keys = [*policy.config.image_keys, K.OBS_STATE, K.OBS_ENV_STATE]
-        keys += [k for k in (K.keypoints_key(K.camera_name(i)) for i in policy.config.image_keys)
-                 if k in store.schema]
-        rows.append({"checkpoint": path, "scene_head": policy.config.scene_head,
-                     **measure(policy, _frames(store, keys, args.frames), args.ee_index)})
+        cams = policy.config.image_keys
+        keys |= {k for k in (*cams, *(K.keypoints_key(K.camera_name(i)) for i in cams))
+                 if k in store.schema}
+    data = _frames(store, sorted(keys), args.frames)  # read once, the same frames for all
+    rows = [{"checkpoint": path, "scene_head": p.config.scene_head,
+             **measure(p, data, args.ee_index)} for path, p in policies.items()]
     base = rows[0]
     print(f"scene head error on {args.store} ({base['frames']} frames), median horizontal cm "
           f"per cube (every step / near the gripper); ratio = baseline's error / this one's")

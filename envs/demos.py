@@ -153,7 +153,8 @@ def rollout(env, seed: int, quality: str = "expert", noise: float = 0.0,
                 rec["state"].append(state_vector(obs))
                 if scene_state:
                     rec["scene"].append(object_state(base.sim))
-                    rec["keypoints"].append(object_keypoints(base.sim, base.cfg.cameras.names))
+                    rec["keypoints"].append(object_keypoints(base.sim, base.cfg.cameras.names,
+                                                             rec["scene"][-1]))
                 # DART: perturb what runs, record what the expert asked for
                 obs, reward, terminated, truncated, info = env.step(perturb(action))
                 t += 1

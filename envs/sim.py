@@ -410,15 +410,20 @@ class TabletopSim:
                        self.robot.wrist_camera if camera == "wrist" else camera)
         return r.render()
 
+    def camera_id(self, camera: str) -> int:
+        """MuJoCo id of a learning camera (``wrist`` = this robot's wrist camera)."""
+        name = self.robot.wrist_camera if camera == "wrist" else camera
+        cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+        if cid < 0:
+            raise ValueError(f"no camera {camera!r} in this scene")
+        return cid
+
     def project(self, camera: str, points: np.ndarray) -> np.ndarray:
         """World points (N, 3) -> where ``camera`` images them: (N, 3) of u, v (0..1 from
         the image's left and top edges, as its pixel columns and rows run) and 1.0 if the
         point lies in front of the camera and inside the image, else 0.0. Occlusion is not
         checked. The pose is the one :meth:`render` draws now (jittered cameras included)."""
-        name = self.robot.wrist_camera if camera == "wrist" else camera
-        cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
-        if cid < 0:
-            raise ValueError(f"no camera {camera!r} in this scene")
+        cid = self.camera_id(camera)
         rot = self.data.cam_xmat[cid].reshape(3, 3)
         # camera frame: x right, y up, looking along -z
         pc = (np.asarray(points, float) - self.data.cam_xpos[cid]) @ rot

@@ -72,12 +72,14 @@ def object_state(sim) -> np.ndarray:
     return np.concatenate(parts + [[sim.drawer_opening()]]).astype(np.float32)
 
 
-def object_keypoints(sim, cameras) -> dict[str, np.ndarray]:
+def object_keypoints(sim, cameras, state: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Where each camera images the scene state's objects and the end effector: camera ->
     (6, 3) of u, v (0..1 of the image's width and height), in view (1/0), for the cubes,
-    the bowl and the pad (``object_state``'s order) and then the pinch site. Training labels
-    for flow_vla's keypoint scene head, never a policy input."""
-    pts = np.concatenate([object_state(sim)[:15].reshape(5, 3), sim.ee_pos()[None]])
+    the bowl and the pad (``object_state``'s order; ``state``: it, if already read) and then
+    the pinch site. Training labels for flow_vla's keypoint scene head, never a policy
+    input."""
+    state = object_state(sim) if state is None else state
+    pts = np.concatenate([state[:15].reshape(5, 3), sim.ee_pos()[None]])
     return {cam: sim.project(cam, pts) for cam in cameras}
 
 

@@ -213,15 +213,12 @@ class SimBridgeNode(Node):
                  "symbolic_state": s.symbolic_state()}, default=str)))
 
     def _publish_cameras(self, t: float) -> None:
-        import mujoco
-
         s = self.sim
         for cam, (pub_img, pub_info, pub_pose) in self.pub_cam.items():
             rgb = s.render(cam, self.image_size)
             frame = f"{cam}_optical"
             pub_img.publish(M.image_msg(rgb, t, frame))
-            name = s.robot.wrist_camera if cam == "wrist" else cam
-            cid = mujoco.mj_name2id(s.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+            cid = s.camera_id(cam)
             pub_info.publish(M.camera_info_msg(self.image_size, self.image_size,
                                                float(s.model.cam_fovy[cid]), t, frame))
             # MuJoCo cameras look along -z with y up; the ROS optical frame is z fwd, y down

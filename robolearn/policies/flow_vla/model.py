@@ -338,8 +338,9 @@ class FlowVLAPolicy(Policy):
                                                       self.scene_proj is not None)
         keypoints = c.scene_head == "keypoints"
         teacher = self.training and c.scene_token_teacher
-        # while the token is teacher-forced nothing reads a frozen keypoint head: skip it
-        estimate = want_scene and not (keypoints and teacher and c.freeze_vision)
+        # while the token is teacher-forced nothing reads a frozen head: skip it (the
+        # estimate's error on held-out episodes is val_scene_err_cm)
+        estimate = want_scene and not (teacher and c.freeze_vision)
         if c.image_keys:
             need_feats = c.camera_tokens or (estimate and not keypoints)
             imgs = self._camera_images(obs) if need_feats else None
@@ -541,7 +542,7 @@ class FlowVLAPolicy(Policy):
         loss = ((v - target) ** 2 * keep).sum() / keep.sum().clamp_min(1.0)
         if self.scene_head is None:
             return {"loss": loss}
-        if "scene" not in aux:  # a frozen keypoint head, skipped: the token is teacher-forced
+        if "scene" not in aux:  # a frozen head, skipped: the token is teacher-forced
             return {"loss": loss, "flow_loss": loss.detach()}
         if "points" in aux and not c.freeze_vision:  # the keypoint head trains beside
             kp = self._keypoint_losses(batch, aux["points"])
